@@ -1,0 +1,31 @@
+/**
+ * Every MQTT topic of the kit, in one place: the ACL rules, the agent, the scripts and the
+ * simulator all build their topics here.
+ */
+
+/** Where a device publishes its replies and pushes. */
+export function devicePublishTopic(uuid: string): string {
+  return `/appliance/${uuid}/publish`;
+}
+
+/** Where a device listens for commands. */
+export function deviceSubscribeTopic(uuid: string): string {
+  return `/appliance/${uuid}/subscribe`;
+}
+
+/**
+ * A controller's private reply topic, in the Meross app's own shape. Devices publish each reply to
+ * the request's `from`, so controllers put this there and subscribe to it.
+ */
+export function controllerReplyTopic(userId: string, clientName: string): string {
+  return `/app/${userId}-${clientName}/subscribe`;
+}
+
+export const ALL_DEVICES_PUBLISH = "/appliance/+/publish";
+export const ALL_DEVICES_SUBSCRIBE = "/appliance/+/subscribe";
+export const ALL_CONTROLLER_REPLIES = "/app/+/subscribe";
+
+/** The uuid in `/appliance/<uuid>/publish|subscribe`, or undefined for any other topic. */
+export function uuidFromDeviceTopic(topic: string): string | undefined {
+  return /^\/appliance\/([0-9a-f]{32})\/(?:publish|subscribe)$/.exec(topic)?.[1];
+}
