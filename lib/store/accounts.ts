@@ -1,0 +1,156 @@
+import { z } from "zod";
+import { deviceMqttCredentials } from "../meross/credentials.ts";
+import { uuidSchema } from "../meross/identifiers.ts";
+import {
+  ALL_CONTROLLER_REPLIES,
+  ALL_DEVICES_PUBLISH,
+  ALL_DEVICES_SUBSCRIBE,
+  devicePublishTopic,
+  deviceSubscribeTopic,
+} from "../meross/topics.ts";
+
+/**
+ * The broker accounts of the kit and what each may do. go-auth asks MySQL for these rows on every
+ * CONNECT and every publish/subscribe/delivery check, so this module is the whole access policy.
+ */
+
+export const ACCOUNT_KINDS = ["device", "controller", "service"] as const;
+export type AccountKind = (typeof ACCOUNT_KINDS)[number];
+
+/** One broker login. `password` is the clear text; only its hash reaches the database. */
+export interface Account {
+  username: string;
+  password: string;
+  kind: AccountKind;
+  /** What the user calls it (device name from the config, controller or service name). */
+  name: string;
+  /** Devices only: the uuid in the device's topics. */
+  uuid?: string;
+}
+
+/** Mosquitto's access bits, as go-auth passes them to the ACL query's `(rw & ?) <> 0`. */
+export const ACCESS_READ = 1;
+export const ACCESS_WRITE = 2;
+export const ACCESS_SUBSCRIBE = 4;
+const READ_AND_SUBSCRIBE = ACCESS_READ | ACCESS_SUBSCRIBE;
+
+export interface AclRule {
+  topic: string;
+  access: number;
+}
+
+const MAX_USERNAME_LENGTH = 191;
+const MAX_NAME_LENGTH = 191;
+
+/** A login name for controllers and services: short, no spaces or MQTT wildcards, so it is easy to type into Home Assistant. */
+const loginNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
+
+/** Long enough that nobody on the LAN guesses it; controllers and services get generated passwords anyway. */
+const accountPasswordSchema = z.string().min(16, "must be at least 16 characters");
+
+const nameSchema = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`);
+
+/** What the database layer accepts: any username the broker could be sent, stored verbatim. */
+export const accountSchema = z
+  .object({
+    username: z
+      .string()
+      .min(1, "must not be empty")
+      .max(MAX_USERNAME_LENGTH, `must be at most ${MAX_USERNAME_LENGTH} characters`),
+    password: z.string().min(1, "must not be empty"),
+    kind: z.enum(ACCOUNT_KINDS),
+    name: nameSchema,
+    uuid: uuidSchema.optional(),
+  })
+  .refine((account) => (account.kind === "device") === (account.uuid !== undefined), {
+    message: "a device account needs a uuid, and only a device account has one",
+    path: ["uuid"],
+  });
+
+export class AccountError extends Error {
+  override name = "AccountError";
+}
+
+/** Validates an account, naming the bad field; the password is never part of the message. */
+export function parseAccount(account: Account): Account {
+  const parsed = accountSchema.safeParse(account);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join(".") || "account";
+    throw new AccountError(`account ${JSON.stringify(account.name)}: ${field} ${issue?.message}`);
+  }
+  return parsed.data;
+}
+
+export interface DeviceIdentity {
+  name: string;
+  mac: string;
+  uuid: string;
+}
+
+/** The login a device makes on its own: its MAC and `<userId>_md5(mac + key)`. */
+export function deviceAccount(device: DeviceIdentity, key: string, userId: string | number): Account {
+  const { username, password } = deviceMqttCredentials(device.mac, key, userId);
+  return parseAccount({ username, password, kind: "device", name: device.name, uuid: device.uuid });
+}
+
+/** A controller such as Home Assistant's meross_lan: sees every device, commands every device. */
+export function controllerAccount(name: string, password: string): Account {
+  return parseAccount({ ...checkLogin(name, password), kind: "controller", name });
+}
+
+/** The kit's session agent: answers devices' requests, so it reads and writes device topics only. */
+export function serviceAccount(name: string, password: string): Account {
+  return parseAccount({ ...checkLogin(name, password), kind: "service", name });
+}
+
+function checkLogin(name: string, password: string): { username: string; password: string } {
+  const login = loginNameSchema.safeParse(name);
+  if (!login.success) {
+    throw new AccountError(`account name ${JSON.stringify(name)} ${login.error.issues[0]?.message}`);
+  }
+  const secret = accountPasswordSchema.safeParse(password);
+  if (!secret.success) {
+    throw new AccountError(`password of account ${JSON.stringify(name)} ${secret.error.issues[0]?.message}`);
+  }
+  return { username: name, password };
+}
+
+/**
+ * Least privilege per kind. A device reads only its own command topic and writes only its own
+ * publish topic plus the controllers' reply topics (it answers each request on the request's
+ * `from`, which is a controller reply topic). Nobody but controllers and the agent can command a
+ * device.
+ */
+export function aclRules(account: Pick<Account, "kind" | "uuid">): AclRule[] {
+  switch (account.kind) {
+    case "device": {
+      const uuid = uuidSchema.parse(account.uuid);
+      return [
+        { topic: deviceSubscribeTopic(uuid), access: READ_AND_SUBSCRIBE },
+        { topic: devicePublishTopic(uuid), access: ACCESS_WRITE },
+        { topic: ALL_CONTROLLER_REPLIES, access: ACCESS_WRITE },
+      ];
+    }
+    case "controller":
+      return [
+        { topic: ALL_DEVICES_PUBLISH, access: READ_AND_SUBSCRIBE },
+        { topic: ALL_CONTROLLER_REPLIES, access: READ_AND_SUBSCRIBE },
+        { topic: ALL_DEVICES_SUBSCRIBE, access: ACCESS_WRITE },
+      ];
+    case "service":
+      return [
+        { topic: ALL_DEVICES_PUBLISH, access: READ_AND_SUBSCRIBE },
+        { topic: ALL_DEVICES_SUBSCRIBE, access: ACCESS_WRITE },
+      ];
+  }
+}

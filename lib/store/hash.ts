@@ -1,0 +1,97 @@
+import { pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+
+/**
+ * Passwords in the format go-auth's pbkdf2 hasher verifies (hashing/pbkdf2.go):
+ * `PBKDF2$sha512$<iterations>$<base64 salt>$<base64 key>`, standard base64 with padding. The
+ * constants are go-auth's defaults, so a hash made here equals one go-auth's own pw tool makes.
+ */
+export const PBKDF2_ALGORITHM = "sha512";
+export const PBKDF2_ITERATIONS = 100_000;
+export const PBKDF2_KEY_LENGTH = 32;
+export const PBKDF2_SALT_LENGTH = 16;
+
+export interface HashOptions {
+  iterations?: number;
+  /** Only for known-answer tests; every stored hash gets a fresh random salt. */
+  salt?: Buffer;
+}
+
+export interface DecodedHash {
+  algorithm: "sha512" | "sha256";
+  iterations: number;
+  salt: Buffer;
+  key: Buffer;
+}
+
+export class PasswordHashError extends Error {
+  override name = "PasswordHashError";
+}
+
+export function hashPassword(password: string, options: HashOptions = {}): string {
+  const iterations = options.iterations ?? PBKDF2_ITERATIONS;
+  const salt = options.salt ?? randomBytes(PBKDF2_SALT_LENGTH);
+  if (!Number.isInteger(iterations) || iterations < 1) {
+    throw new PasswordHashError(`iterations ${iterations} must be a whole number of at least 1`);
+  }
+  if (salt.length === 0) {
+    throw new PasswordHashError("salt must not be empty");
+  }
+  const key = pbkdf2Sync(password, salt, iterations, PBKDF2_KEY_LENGTH, PBKDF2_ALGORITHM);
+  // go-auth compares only as many bytes as the stored key has: a short or empty key would accept
+  // any password that shares its prefix, so a full-length key is a security property, not a detail.
+  if (key.length !== PBKDF2_KEY_LENGTH) {
+    throw new PasswordHashError(`derived key has ${key.length} bytes instead of ${PBKDF2_KEY_LENGTH}`);
+  }
+  return `PBKDF2$${PBKDF2_ALGORITHM}$${iterations}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Splits a stored hash into its parts; throws if it is not a complete go-auth PBKDF2 hash. */
+export function decodePasswordHash(stored: string): DecodedHash {
+  const fields = stored.split("$");
+  const [scheme, algorithm, iterationsText, saltText, keyText] = fields;
+  if (fields.length !== 5 || scheme !== "PBKDF2") {
+    throw new PasswordHashError("not a hash of the form PBKDF2$<algorithm>$<iterations>$<salt>$<key>");
+  }
+  if (algorithm !== "sha512" && algorithm !== "sha256") {
+    throw new PasswordHashError(`unknown algorithm ${JSON.stringify(algorithm)}: expected sha512 or sha256`);
+  }
+  const iterations = Number(iterationsText);
+  if (!/^[1-9]\d*$/.test(iterationsText ?? "") || !Number.isSafeInteger(iterations)) {
+    throw new PasswordHashError(
+      `iteration count ${JSON.stringify(iterationsText)} is not a positive whole number`,
+    );
+  }
+  if (!saltText || !BASE64.test(saltText) || !keyText || !BASE64.test(keyText)) {
+    throw new PasswordHashError("salt and key must be non-empty standard base64");
+  }
+  return {
+    algorithm,
+    iterations,
+    salt: Buffer.from(saltText, "base64"),
+    key: Buffer.from(keyText, "base64"),
+  };
+}
+
+/** True when `password` matches the stored hash, compared over the full key (unlike go-auth's prefix loop). */
+export function verifyPassword(password: string, stored: string): boolean {
+  let decoded: DecodedHash;
+  try {
+    decoded = decodePasswordHash(stored);
+  } catch {
+    return false;
+  }
+  // A short stored key is a broken row (go-auth would accept any password sharing its prefix).
+  if (decoded.key.length < PBKDF2_KEY_LENGTH) {
+    return false;
+  }
+  const derived = pbkdf2Sync(
+    password,
+    decoded.salt,
+    decoded.iterations,
+    decoded.key.length,
+    decoded.algorithm,
+  );
+  return timingSafeEqual(derived, decoded.key);
+}

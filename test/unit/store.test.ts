@@ -1,0 +1,191 @@
+import { pbkdf2Sync } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
+import {
+  ACCESS_READ,
+  ACCESS_SUBSCRIBE,
+  ACCESS_WRITE,
+  AccountError,
+  aclRules,
+  controllerAccount,
+  deviceAccount,
+  serviceAccount,
+} from "../../lib/store/accounts.ts";
+import {
+  decodePasswordHash,
+  hashPassword,
+  PBKDF2_ITERATIONS,
+  PBKDF2_KEY_LENGTH,
+  PBKDF2_SALT_LENGTH,
+  verifyPassword,
+} from "../../lib/store/hash.ts";
+import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
+import { SCHEMA_SQL, SCHEMA_STATEMENTS } from "../../lib/store/schema.ts";
+import { vectors } from "../support/vectors.ts";
+
+const UUID_A = "1a2b3c4d5e6f708192a3b4c5d6e7f809";
+const UUID_B = "ffeeddccbbaa99887766554433221100";
+const PASSWORD = "correct horse battery staple";
+
+/** Which rules of `account` grant `bit` on the concrete topic `topic`, MQTT wildcards applied. */
+function allowed(rules: { topic: string; access: number }[], topic: string, bit: number): boolean {
+  return rules.some((rule) => (rule.access & bit) !== 0 && matches(rule.topic, topic));
+}
+function matches(pattern: string, topic: string): boolean {
+  const p = pattern.split("/");
+  const t = topic.split("/");
+  return p.length === t.length && p.every((level, i) => level === "+" || level === t[i]);
+}
+
+describe("deviceAccount", () => {
+  it("logs in with the device's own MQTT credentials, computed by lib/meross/credentials", () => {
+    for (const vector of vectors.mqttPassword) {
+      const account = deviceAccount(
+        { name: "desk lamp", mac: vector.macAddress, uuid: UUID_A },
+        vector.key,
+        vector.userId,
+      );
+      expect(account).toMatchObject({ kind: "device", name: "desk lamp", uuid: UUID_A });
+      expect(account.password).toBe(vector.password);
+      expect(account.username).toBe(
+        deviceMqttCredentials(vector.macAddress, vector.key, vector.userId).username,
+      );
+    }
+  });
+
+  it("refuses a device without a valid uuid, naming the field", () => {
+    const vector = vectors.mqttPassword[0];
+    if (!vector) throw new Error("no mqttPassword vector");
+    expect(() =>
+      deviceAccount({ name: "lamp", mac: vector.macAddress, uuid: "nope" }, vector.key, vector.userId),
+    ).toThrow(/uuid/);
+  });
+});
+
+describe("controller and service accounts", () => {
+  it("use the name as username and keep the password", () => {
+    const account = controllerAccount("home-assistant", PASSWORD);
+    expect(account).toEqual({
+      username: "home-assistant",
+      password: PASSWORD,
+      kind: "controller",
+      name: "home-assistant",
+    });
+    expect(serviceAccount("session-agent", PASSWORD).kind).toBe("service");
+  });
+
+  it("refuse names with spaces or wildcards and short passwords, without echoing the password", () => {
+    expect(() => controllerAccount("home assistant", PASSWORD)).toThrow(AccountError);
+    expect(() => controllerAccount("ha/#", PASSWORD)).toThrow(/account name/);
+    try {
+      serviceAccount("agent", "short-secret");
+      expect.unreachable();
+    } catch (error) {
+      expect(String(error)).toMatch(/at least 16 characters/);
+      expect(String(error)).not.toContain("short-secret");
+    }
+  });
+});
+
+describe("aclRules (least privilege)", () => {
+  const device = { kind: "device" as const, uuid: UUID_A };
+  const deviceRules = aclRules(device);
+
+  it("a device reads and subscribes only its own command topic", () => {
+    expect(allowed(deviceRules, `/appliance/${UUID_A}/subscribe`, ACCESS_READ)).toBe(true);
+    expect(allowed(deviceRules, `/appliance/${UUID_A}/subscribe`, ACCESS_SUBSCRIBE)).toBe(true);
+    expect(allowed(deviceRules, `/appliance/${UUID_B}/subscribe`, ACCESS_READ)).toBe(false);
+    expect(allowed(deviceRules, `/appliance/${UUID_B}/subscribe`, ACCESS_SUBSCRIBE)).toBe(false);
+    expect(allowed(deviceRules, `/appliance/${UUID_B}/publish`, ACCESS_READ)).toBe(false);
+    expect(allowed(deviceRules, "/app/0-ha/subscribe", ACCESS_READ)).toBe(false);
+  });
+
+  it("a device writes only its own publish topic and controller reply topics", () => {
+    expect(allowed(deviceRules, `/appliance/${UUID_A}/publish`, ACCESS_WRITE)).toBe(true);
+    expect(allowed(deviceRules, "/app/1234-homeassistant/subscribe", ACCESS_WRITE)).toBe(true);
+    expect(allowed(deviceRules, `/appliance/${UUID_A}/subscribe`, ACCESS_WRITE)).toBe(false);
+    expect(allowed(deviceRules, `/appliance/${UUID_B}/subscribe`, ACCESS_WRITE)).toBe(false);
+    expect(allowed(deviceRules, `/appliance/${UUID_B}/publish`, ACCESS_WRITE)).toBe(false);
+  });
+
+  it("a device rule never uses a wildcard that reaches another device", () => {
+    for (const rule of deviceRules) {
+      expect(rule.topic).not.toContain("#");
+      expect(rule.topic.startsWith("/appliance/+")).toBe(false);
+    }
+  });
+
+  it("a controller sees every device and every reply topic, and commands every device", () => {
+    const rules = aclRules({ kind: "controller" });
+    expect(allowed(rules, `/appliance/${UUID_B}/publish`, ACCESS_READ | ACCESS_SUBSCRIBE)).toBe(true);
+    expect(allowed(rules, "/app/0-ha/subscribe", ACCESS_SUBSCRIBE)).toBe(true);
+    expect(allowed(rules, `/appliance/${UUID_B}/subscribe`, ACCESS_WRITE)).toBe(true);
+    expect(allowed(rules, `/appliance/${UUID_B}/publish`, ACCESS_WRITE)).toBe(false);
+    expect(allowed(rules, `/appliance/${UUID_B}/subscribe`, ACCESS_READ)).toBe(false);
+  });
+
+  it("the agent reads device publications and writes device commands only", () => {
+    const rules = aclRules({ kind: "service" });
+    expect(rules).toEqual([
+      { topic: "/appliance/+/publish", access: ACCESS_READ | ACCESS_SUBSCRIBE },
+      { topic: "/appliance/+/subscribe", access: ACCESS_WRITE },
+    ]);
+  });
+});
+
+describe("hashPassword (go-auth pbkdf2 format)", () => {
+  it("writes PBKDF2$sha512$<iterations>$<salt>$<key> with go-auth's defaults and a full-length key", () => {
+    const stored = hashPassword(PASSWORD);
+    expect(stored).toMatch(/^PBKDF2\$sha512\$100000\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*$/);
+    const decoded = decodePasswordHash(stored);
+    expect(decoded.iterations).toBe(PBKDF2_ITERATIONS);
+    expect(decoded.salt).toHaveLength(PBKDF2_SALT_LENGTH);
+    expect(decoded.key).toHaveLength(PBKDF2_KEY_LENGTH);
+  });
+
+  it("derives the key exactly as go-auth does: PBKDF2-HMAC-SHA512 over the decoded salt", () => {
+    const salt = Buffer.from("00112233445566778899aabbccddeeff", "hex");
+    const stored = hashPassword(PASSWORD, { salt, iterations: 1000 });
+    const expectedKey = pbkdf2Sync(PASSWORD, salt, 1000, 32, "sha512").toString("base64");
+    expect(stored).toBe(`PBKDF2$sha512$1000$${salt.toString("base64")}$${expectedKey}`);
+  });
+
+  it("uses a fresh random salt on every call", () => {
+    const hashes = Array.from({ length: 5 }, () => hashPassword(PASSWORD, { iterations: 1 }));
+    const salts = new Set(hashes.map((stored) => decodePasswordHash(stored).salt.toString("hex")));
+    expect(salts.size).toBe(hashes.length);
+  });
+
+  it("verifyPassword accepts the password and rejects others, prefixes and truncated keys", () => {
+    const stored = hashPassword(PASSWORD, { iterations: 1000 });
+    expect(verifyPassword(PASSWORD, stored)).toBe(true);
+    expect(verifyPassword(`${PASSWORD}!`, stored)).toBe(false);
+    expect(verifyPassword(PASSWORD.slice(0, -1), stored)).toBe(false);
+    const parts = stored.split("$");
+    const truncatedKey = Buffer.from(parts[4] ?? "", "base64")
+      .subarray(0, 4)
+      .toString("base64");
+    expect(verifyPassword(PASSWORD, [...parts.slice(0, 4), truncatedKey].join("$"))).toBe(false);
+    expect(verifyPassword(PASSWORD, [...parts.slice(0, 4), ""].join("$"))).toBe(false);
+    expect(() => decodePasswordHash([...parts.slice(0, 4), ""].join("$"))).toThrow(/non-empty/);
+  });
+});
+
+describe("SQL", () => {
+  it("go-auth's queries bind every value and test the access bit exactly", () => {
+    expect(GO_AUTH_QUERIES.user.match(/\?/g)).toHaveLength(1);
+    expect(GO_AUTH_QUERIES.acl.match(/\?/g)).toHaveLength(2);
+    expect(GO_AUTH_QUERIES.acl).toContain("(rw & ?) <> 0");
+    expect(GO_AUTH_QUERIES.superuser).toBeUndefined();
+    for (const query of Object.values(GO_AUTH_QUERIES)) {
+      expect(query).not.toContain("\n");
+    }
+  });
+
+  it("the schema avoids MySQL-only upsert syntax and compares usernames byte for byte", () => {
+    expect(SCHEMA_STATEMENTS).toHaveLength(2);
+    expect(SCHEMA_SQL).not.toMatch(/\bAS new\b/i);
+    expect(SCHEMA_SQL).toContain("COLLATE=utf8mb4_bin");
+    expect(SCHEMA_SQL).toMatch(/UNIQUE KEY accounts_username \(username\)/);
+  });
+});
