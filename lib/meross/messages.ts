@@ -53,7 +53,12 @@ export interface DeviceRequest {
 }
 
 /** Validates a caller's value; secrets are named but never echoed. */
-function checked<S extends z.ZodType>(schema: S, value: unknown, field: string, secret = false): z.output<S> {
+export function checkedInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  field: string,
+  secret = false,
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const shown = secret ? "" : ` ${JSON.stringify(value)}`;
@@ -185,15 +190,15 @@ export interface KeySettings {
 
 function checkedBroker(broker: BrokerAddress, field: string): BrokerAddress {
   return {
-    host: checked(hostSchema, broker?.host, `${field} host`),
-    port: checked(portSchema, broker?.port, `${field} port`),
+    host: checkedInput(hostSchema, broker?.host, `${field} host`),
+    port: checkedInput(portSchema, broker?.port, `${field} port`),
   };
 }
 
 /** `userId` and `key` as strings, ports as numbers, `redirect: 1`, as BS2 sends it (§4.3). */
 export function configKeyRequest(settings: KeySettings): DeviceRequest {
-  const userId = checked(userIdSchema, settings.userId, "userId");
-  const key = checked(deviceKeySchema, settings.key, "device key", true);
+  const userId = checkedInput(userIdSchema, settings.userId, "userId");
+  const key = checkedInput(deviceKeySchema, settings.key, "device key", true);
   const first = checkedBroker(settings.brokers[0], "first broker");
   const second = checkedBroker(settings.brokers[1] ?? settings.brokers[0], "second broker");
   return {
@@ -272,22 +277,25 @@ const cipherSchema = z.number().int().min(0).max(4, "must be 0 to 4 (3 = AES)");
 
 function wifiPayload(network: WifiNetwork, password: string): Record<string, unknown> {
   const optional = {
-    bssid: network.bssid === undefined ? undefined : checked(looksLikeMac, network.bssid, "wifi bssid"),
+    bssid: network.bssid === undefined ? undefined : checkedInput(looksLikeMac, network.bssid, "wifi bssid"),
     channel:
-      network.channel === undefined ? undefined : checked(channelSchema, network.channel, "wifi channel"),
+      network.channel === undefined
+        ? undefined
+        : checkedInput(channelSchema, network.channel, "wifi channel"),
     encryption:
       network.encryption === undefined
         ? undefined
-        : checked(encryptionSchema, network.encryption, "wifi encryption"),
-    cipher: network.cipher === undefined ? undefined : checked(cipherSchema, network.cipher, "wifi cipher"),
+        : checkedInput(encryptionSchema, network.encryption, "wifi encryption"),
+    cipher:
+      network.cipher === undefined ? undefined : checkedInput(cipherSchema, network.cipher, "wifi cipher"),
   };
   const present = Object.entries(optional).filter(([, value]) => value !== undefined);
   return { wifi: { ssid: toBase64(network.ssid), password, ...Object.fromEntries(present) } };
 }
 
 function checkedNetwork(network: WifiNetwork): void {
-  checked(ssidSchema, network.ssid, "wifi ssid");
-  checked(wifiPasswordSchema, network.password, "wifi password", true);
+  checkedInput(ssidSchema, network.ssid, "wifi ssid");
+  checkedInput(wifiPasswordSchema, network.password, "wifi password", true);
 }
 
 /** Legacy firmware: the password travels base64-encoded only. */
@@ -500,7 +508,10 @@ export function toggleXSetRequest(on: boolean, channel = 0): DeviceRequest {
     method: "SET",
     namespace: Namespace.ControlToggleX,
     payload: {
-      togglex: { channel: checked(z.number().int().nonnegative(), channel, "channel"), onoff: on ? 1 : 0 },
+      togglex: {
+        channel: checkedInput(z.number().int().nonnegative(), channel, "channel"),
+        onoff: on ? 1 : 0,
+      },
     },
   };
 }
@@ -509,7 +520,7 @@ export function toggleXGetRequest(channel = 0): DeviceRequest {
   return {
     method: "GET",
     namespace: Namespace.ControlToggleX,
-    payload: { togglex: { channel: checked(z.number().int().nonnegative(), channel, "channel") } },
+    payload: { togglex: { channel: checkedInput(z.number().int().nonnegative(), channel, "channel") } },
   };
 }
 
