@@ -24,9 +24,8 @@ export class DeviceUnreachableError extends Error {
 export class DeviceHttpError extends Error {
   readonly status: number;
   constructor(url: string, status: number, statusText: string) {
-    super(
-      `the device at ${url} answered HTTP ${status} ${statusText}`.trim() + "; try again in a few seconds",
-    );
+    const reason = `${status} ${statusText}`.trim();
+    super(`the device at ${url} answered HTTP ${reason}; try again in a few seconds`);
     this.name = "DeviceHttpError";
     this.status = status;
   }
