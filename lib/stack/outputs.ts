@@ -1,0 +1,86 @@
+import { z } from "zod";
+import { brokerAddressSchema } from "../meross/broker-url.ts";
+import { deviceKeySchema, hostSchema, portSchema, userIdSchema } from "../meross/identifiers.ts";
+import { PulumiCommandError, type PulumiRunner } from "./pulumi-cli.ts";
+
+export const authModeSchema = z.enum(["anonymous", "mysql"]);
+export type AuthMode = z.infer<typeof authModeSchema>;
+
+export const mysqlSettingsSchema = z.object({
+  host: z.union([hostSchema, z.literal("localhost")]),
+  port: portSchema,
+  user: z.string().min(1),
+  password: z.string(),
+  database: z.string().min(1),
+});
+export type MysqlSettings = z.infer<typeof mysqlSettingsSchema>;
+
+/** What `index.ts` exports and the scripts need: the names agreed with the stack's owner. */
+const rawOutputsSchema = z.object({
+  brokerUrls: z
+    .array(z.string())
+    .min(1)
+    .refine(
+      (urls) => urls.every((url) => brokerAddressSchema.safeParse(url).success),
+      "must be mqtts://host:port",
+    ),
+  caCertificatePem: z.string().includes("BEGIN CERTIFICATE", { message: "must be a PEM certificate" }),
+  userId: userIdSchema,
+  deviceKey: deviceKeySchema,
+  authMode: authModeSchema.optional(),
+  mysql: mysqlSettingsSchema.nullish(),
+});
+
+export interface StackOutputs {
+  brokerUrls: string[];
+  caCertificatePem: string;
+  userId: string;
+  deviceKey: string;
+  authMode: AuthMode;
+  mysql?: MysqlSettings;
+}
+
+export class StackUnavailableError extends Error {
+  constructor(reason: string) {
+    super(
+      `cannot read the stack outputs: ${reason}. Run this inside the project after \`pulumi up\` ` +
+        "(and set PULUMI_CONFIG_PASSPHRASE if the stack uses a passphrase), or pass --no-stack with the values as flags.",
+    );
+    this.name = "StackUnavailableError";
+  }
+}
+
+/**
+ * The deployed stack's outputs, secrets included (the device key and the MySQL password go to the
+ * device and the database, never to the terminal). The variant is the stack's `authMode` output
+ * when present, else "mysql" exactly when the stack exports MySQL settings.
+ */
+export async function readStackOutputs(pulumi: PulumiRunner): Promise<StackOutputs> {
+  let stdout: string;
+  try {
+    stdout = await pulumi.run(["stack", "output", "--json", "--show-secrets"]);
+  } catch (error) {
+    if (error instanceof PulumiCommandError) throw new StackUnavailableError(error.message);
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    throw new StackUnavailableError("`pulumi stack output --json` did not print JSON");
+  }
+  if (json && typeof json === "object" && Object.keys(json).length === 0) {
+    throw new StackUnavailableError("the stack has no outputs yet (has `pulumi up` run?)");
+  }
+  const parsed = rawOutputsSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new StackUnavailableError(`output ${issue?.path.join(".") || "(root)"} ${issue?.message}`);
+  }
+  const { mysql, authMode, ...rest } = parsed.data;
+  return {
+    ...rest,
+    authMode: authMode ?? (mysql ? "mysql" : "anonymous"),
+    ...(mysql ? { mysql } : {}),
+  };
+}
