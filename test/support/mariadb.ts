@@ -1,0 +1,154 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import mysql, { type Connection } from "mysql2/promise";
+import { freePort } from "./ports.ts";
+import { killOnExit } from "./processes.ts";
+
+const run = promisify(execFile);
+const INSTALL_HINT = "run `bash scripts/ci/install-test-deps.sh` (installs Debian's mariadb-server)";
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+/** A private MariaDB server on 127.0.0.1, in its own temporary data directory. */
+export interface MariaDbInstance {
+  host: "127.0.0.1";
+  port: number;
+  user: "root";
+  password: string;
+  database: string;
+  /** A new connection to `database` as root over TCP; the caller ends it. */
+  connect(): Promise<Connection>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function findBinary(name: string): string {
+  for (const dir of ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]) {
+    const path = join(dir, name);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`${name} not found: MariaDB is not installed; ${INSTALL_HINT}`);
+}
+
+export async function startMariaDb(options: { database?: string } = {}): Promise<MariaDbInstance> {
+  const installDb = findBinary("mariadb-install-db");
+  const server = findBinary("mariadbd");
+  const database = options.database ?? "meross";
+  const dir = await mkdtemp(join(tmpdir(), "meross-mariadb-"));
+  const dataDir = join(dir, "data");
+  const socketPath = join(dir, "mysqld.sock");
+  const asRoot = process.getuid?.() === 0;
+  const userFlag = asRoot ? ["--user=root"] : [];
+  const password = randomBytes(12).toString("hex");
+  let output = "";
+  let child: ChildProcess | undefined;
+
+  const stop = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child?.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child?.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    try {
+      await run(installDb, [
+        "--no-defaults",
+        `--datadir=${dataDir}`,
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+        "--skip-name-resolve",
+        ...userFlag,
+      ]);
+    } catch (error) {
+      throw new Error(`mariadb-install-db failed: ${(error as { stderr?: string }).stderr ?? error}`);
+    }
+
+    const port = await freePort();
+    child = spawn(
+      server,
+      [
+        "--no-defaults",
+        `--datadir=${dataDir}`,
+        `--socket=${socketPath}`,
+        `--port=${port}`,
+        "--bind-address=127.0.0.1",
+        "--skip-name-resolve",
+        `--pid-file=${join(dir, "mariadbd.pid")}`,
+        "--innodb-buffer-pool-size=32M",
+        ...userFlag,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    killOnExit(child);
+    child.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+
+    const admin = await waitForSocket(socketPath, child, () => output);
+    try {
+      // root@localhost serves the socket; tests and the broker come over TCP as root@127.0.0.1.
+      await admin.query("ALTER USER 'root'@'localhost' IDENTIFIED BY ?", [password]);
+      await admin.query("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'");
+      await admin.query("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY ?", [password]);
+      await admin.query("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION");
+      await admin.query(
+        `CREATE DATABASE ${mysql.escapeId(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      );
+    } finally {
+      await admin.end();
+    }
+
+    return {
+      host: "127.0.0.1",
+      port,
+      user: "root",
+      password,
+      database,
+      connect: () => mysql.createConnection({ host: "127.0.0.1", port, user: "root", password, database }),
+      output: () => output,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw new Error(
+      `could not start a private MariaDB: ${(error as Error).message}\n--- mariadbd output ---\n${output}`,
+    );
+  }
+}
+
+async function waitForSocket(
+  socketPath: string,
+  child: ChildProcess,
+  output: () => string,
+): Promise<Connection> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`mariadbd exited (${child.exitCode ?? child.signalCode}) before accepting connections`);
+    }
+    if (existsSync(socketPath)) {
+      try {
+        return await mysql.createConnection({ socketPath, user: "root" });
+      } catch {
+        // Socket file exists before the server accepts; retry.
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`mariadbd did not accept connections within ${START_TIMEOUT_MS / 1000} s\n${output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -1,0 +1,222 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type MosquittoVariant, renderMosquittoConf } from "../../lib/mosquitto/render.ts";
+import type { TestPki } from "./certs.ts";
+import { goAuthPluginPath } from "./go-auth.ts";
+import { freePort } from "./ports.ts";
+import { killOnExit } from "./processes.ts";
+
+const MOSQUITTO = "/usr/sbin/mosquitto";
+const INSTALL_HINT = "run `bash scripts/ci/install-test-deps.sh` (installs Debian's mosquitto)";
+const START_TIMEOUT_MS = 45_000;
+const STOP_TIMEOUT_MS = 10_000;
+/** The account Debian's mosquitto switches to when started as root. */
+const MOSQUITTO_USER = "mosquitto";
+
+export interface MosquittoDatabase {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /**
+   * go-auth's cache lifetimes. Short by default so a test that revokes an account sees it within a
+   * second on the real plugin too (the stack's default is lib/mosquitto's DEFAULT_*_CACHE_SECONDS).
+   */
+  authCacheSeconds?: number;
+  aclCacheSeconds?: number;
+}
+
+export interface StartMosquittoOptions {
+  variant: MosquittoVariant;
+  pki: Pick<TestPki, "caFile" | "certFile" | "keyFile" | "caPem" | "host">;
+  /** Required for the mysql variant; a MariaDbInstance fits. */
+  mysql?: MosquittoDatabase;
+  /** Also listen for plain MQTT on 127.0.0.1 at this port. */
+  plainPort?: number;
+}
+
+export interface MosquittoInstance {
+  /** Where the TLS listener is: always 127.0.0.1. */
+  host: "127.0.0.1";
+  port: number;
+  /** mqtts://127.0.0.1:<port> */
+  url: string;
+  /** The name the server certificate is for (pass it as `servername` when dialling 127.0.0.1). */
+  serverName: string;
+  caPem: string;
+  plainUrl?: string;
+  /** The rendered mosquitto.conf the broker runs with. */
+  config: string;
+  /** Everything Mosquitto printed so far (its log goes to stdout). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** How long go-auth caches answers in tests; see MosquittoDatabase. */
+const TEST_CACHE_SECONDS = 1;
+
+/**
+ * Starts Debian's Mosquitto with a config rendered by lib/mosquitto, exactly as the stack renders it
+ * except for host paths: certificates and the plugin are copied into a private run directory.
+ */
+export async function startMosquitto(options: StartMosquittoOptions): Promise<MosquittoInstance> {
+  if (!existsSync(MOSQUITTO)) {
+    throw new Error(`${MOSQUITTO} not found: ${INSTALL_HINT}`);
+  }
+  if (options.variant === "mysql" && !options.mysql) {
+    throw new Error("startMosquitto: the mysql variant needs `mysql` (e.g. the result of startMariaDb())");
+  }
+  const pluginSource = options.variant === "mysql" ? goAuthPluginPath() : undefined;
+
+  const dir = await mkdtemp(join(tmpdir(), "meross-mosquitto-"));
+  let child: ChildProcess | undefined;
+  let output = "";
+
+  const stop = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child?.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child?.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const paths = {
+      config: join(dir, "mosquitto.conf"),
+      caFile: join(dir, "certs", "ca.crt"),
+      certFile: join(dir, "certs", "server.crt"),
+      keyFile: join(dir, "certs", "server.key"),
+      persistenceDir: join(dir, "data"),
+      plugin: join(dir, "go-auth.so"),
+    };
+    await mkdir(join(dir, "certs"));
+    await mkdir(paths.persistenceDir);
+    await copyFile(options.pki.caFile, paths.caFile);
+    await copyFile(options.pki.certFile, paths.certFile);
+    await copyFile(options.pki.keyFile, paths.keyFile);
+    await chmod(paths.keyFile, 0o600);
+    if (pluginSource) await copyFile(pluginSource, paths.plugin);
+
+    const port = await freePort();
+    const config = renderMosquittoConf({
+      variant: options.variant,
+      tls: {
+        port,
+        bindAddress: "127.0.0.1",
+        cafile: paths.caFile,
+        certfile: paths.certFile,
+        keyfile: paths.keyFile,
+      },
+      ...(options.plainPort ? { plainListener: { address: "127.0.0.1", port: options.plainPort } } : {}),
+      persistenceDir: paths.persistenceDir,
+      ...(options.mysql
+        ? {
+            mysql: {
+              host: options.mysql.host,
+              port: options.mysql.port,
+              user: options.mysql.user,
+              password: options.mysql.password,
+              database: options.mysql.database,
+              pluginPath: paths.plugin,
+              authCacheSeconds: options.mysql.authCacheSeconds ?? TEST_CACHE_SECONDS,
+              aclCacheSeconds: options.mysql.aclCacheSeconds ?? TEST_CACHE_SECONDS,
+            },
+          }
+        : {}),
+    });
+    await writeFile(paths.config, config, { mode: 0o600 });
+    await handOverToMosquittoUser(dir);
+
+    // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
+    child = spawn("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    killOnExit(child);
+    child.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    await waitForPort(port, child);
+    if (options.plainPort) await waitForPort(options.plainPort, child);
+
+    return {
+      host: "127.0.0.1",
+      port,
+      url: `mqtts://127.0.0.1:${port}`,
+      serverName: options.pki.host,
+      caPem: options.pki.caPem,
+      ...(options.plainPort ? { plainUrl: `mqtt://127.0.0.1:${options.plainPort}` } : {}),
+      config,
+      output: () => output,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw new Error(
+      `could not start Mosquitto: ${(error as Error).message}\n--- mosquitto output ---\n${output}`,
+    );
+  }
+}
+
+/**
+ * Started as root, Mosquitto 2 switches to the `mosquitto` user before it reads the TLS key and
+ * loads plugins, so that user must own the run directory (as uid 1883 owns them in the images).
+ */
+async function handOverToMosquittoUser(dir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  let uid: number;
+  let gid: number;
+  try {
+    uid = Number(execFileSync("id", ["-u", MOSQUITTO_USER], { encoding: "utf8" }).trim());
+    gid = Number(execFileSync("id", ["-g", MOSQUITTO_USER], { encoding: "utf8" }).trim());
+  } catch {
+    throw new Error(
+      `user ${MOSQUITTO_USER} does not exist, so a root-started Mosquitto cannot drop privileges: ${INSTALL_HINT}`,
+    );
+  }
+  const chownTree = async (path: string): Promise<void> => {
+    await chown(path, uid, gid);
+    for (const entry of await readdir(path, { withFileTypes: true })) {
+      const child = join(path, entry.name);
+      if (entry.isDirectory()) await chownTree(child);
+      else await chown(child, uid, gid);
+    }
+  };
+  await chownTree(dir);
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
+    }
+    if (await accepts(port)) return;
+    if (Date.now() > deadline) {
+      throw new Error(`mosquitto did not listen on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
