@@ -47,6 +47,13 @@ function describeNetworkError(error: unknown): string {
   return code ?? (error instanceof Error ? error.message : String(error));
 }
 
+/** llhttp's codes (HPE_*): the device answered, but with something that is not HTTP even to a lenient parser. */
+function asParseError(error: unknown, url: string): ProtocolError | undefined {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== "string" || !code.startsWith("HPE_")) return undefined;
+  return new ProtocolError(`the device at ${url} sent a reply that is not HTTP (${code})`);
+}
+
 /** Errors after which the same request may simply be sent again. */
 function isRetryable(error: unknown): boolean {
   return !(error instanceof DeviceHttpError || error instanceof ProtocolError);
@@ -167,7 +174,7 @@ export class HttpTransport {
       const timer = setTimeout(() => request.destroy(new AttemptTimeout(timeoutMs)), timeoutMs);
       request.on("error", (error) => {
         clearTimeout(timer);
-        reject(error);
+        reject(asParseError(error, this.url) ?? error);
       });
       request.end(body);
     });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { ProtocolError } from "../../lib/meross/envelope.ts";
 import { DeviceHttpError, DeviceUnreachableError, HttpTransport } from "../../lib/meross/http-transport.ts";
 import { decryptLanBody, encryptLanBody } from "../../lib/meross/lan-crypto.ts";
 
@@ -122,6 +123,25 @@ describe("HttpTransport against raw sockets on 127.0.0.1", () => {
     const port = await closedPort();
     const transport = new HttpTransport({ ip: "127.0.0.1", port, attempts: 3, retryDelayMs: 10 });
     await expect(transport.send("{}")).rejects.toThrow(/after 3 attempt\(s\) \(connection refused\)/);
+  });
+
+  it("times out a reply that stalls after its headers", async () => {
+    const { port, connections } = await startRawServer((_request, socket) => {
+      socket.write("HTTP/1.1 200 OK\ncontent-type: application/json\ncontent-length: 100\n\n{");
+    });
+    const transport = new HttpTransport({ ip: "127.0.0.1", port, timeoutMs: 80, attempts: 2 });
+    await expect(transport.send("{}")).rejects.toBeInstanceOf(DeviceUnreachableError);
+    expect(connections).toHaveLength(2);
+  });
+
+  it("reports a reply that is not HTTP at all as a ProtocolError, without retrying", async () => {
+    const { port, connections } = await startRawServer((_request, socket) =>
+      socket.end("SSH-2.0-OpenSSH\r\n"),
+    );
+    const transport = new HttpTransport({ ip: "127.0.0.1", port, attempts: 3 });
+    await expect(transport.send("{}")).rejects.toThrow(ProtocolError);
+    await expect(transport.send("{}")).rejects.toThrow(/not HTTP \(HPE_/);
+    expect(connections).toHaveLength(2);
   });
 
   it("turns HTTP 502 into a clear DeviceHttpError without retrying", async () => {
