@@ -31,6 +31,12 @@ import {
 } from "../../lib/meross/messages.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
+import {
+  SIMULATED_HOME_NETWORK,
+  type SimulatedDevice,
+  type SimulatedModel,
+  startSimulatedDevice,
+} from "../../lib/simulator/index.ts";
 
 const IDENTITY = {
   type: "mss110",
@@ -305,5 +311,70 @@ describe("DeviceClient against an encrypting device", () => {
     expect((error as Error).message).toMatch(
       /did not decrypt to a Meross message: .* different session keys/,
     );
+  });
+});
+
+describe("DeviceClient against the simulated device (BS2's setup order)", () => {
+  const simulated: SimulatedDevice[] = [];
+  afterEach(async () => {
+    await Promise.all(simulated.splice(0).map((device) => device.stop()));
+  });
+
+  async function simulate(model: SimulatedModel): Promise<SimulatedDevice> {
+    // A long reboot: the device must not dial the (absent) broker while the test runs.
+    const device = await startSimulatedDevice({ model, timing: { rebootMs: 60_000 } });
+    simulated.push(device);
+    return device;
+  }
+
+  it.each<[SimulatedModel, string]>([
+    ["legacy", Namespace.ConfigWifi],
+    ["encrypted", Namespace.ConfigWifiX],
+  ])("takes the %s model through info and setup", async (model, wifiNamespace) => {
+    const device = await simulate(model);
+    const wifiConfigured = new Promise((resolve) => device.events.once("wifi-configured", resolve));
+    const client = new DeviceClient({ ip: device.ip, port: device.port, key: "meross", timeoutMs: 2000 });
+
+    const summary = await client.getSystemAll();
+    expect(summary).toMatchObject({ uuid: device.uuid, macAddress: device.macAddress, type: device.type });
+    const abilities = await client.getAbilities();
+    if (Namespace.EncryptEcdhe in abilities) await client.exchangeKeys({ ...summary, key: "meross" });
+    expect(client.encrypted).toBe(model === "encrypted");
+
+    const listed = (await client.getWifiList()).find(({ ssid }) => ssid === SIMULATED_HOME_NETWORK.ssid);
+    expect(listed).toMatchObject({
+      bssid: SIMULATED_HOME_NETWORK.bssid,
+      channel: SIMULATED_HOME_NETWORK.channel,
+    });
+    await client.setTime("Europe/Dublin");
+    const loopbackBrokers = brokerPairSchema.parse(["127.0.0.1:1"]);
+    await client.setKey({ userId: 1234, key: "a-new-key-of-ours-0123", brokers: loopbackBrokers });
+    const wifix = Namespace.ConfigWifiX in abilities ? { wifix: summary } : {};
+    const { ssid, password, bssid, channel, encryption, cipher } = SIMULATED_HOME_NETWORK;
+    await client.setWifi({ ssid, password, bssid, channel, encryption, cipher }, wifix);
+
+    await expect(wifiConfigured).resolves.toMatchObject({ ssid, namespace: wifiNamespace });
+    expect(device.state).toMatchObject({
+      key: "a-new-key-of-ours-0123",
+      userId: "1234",
+      gateways: loopbackBrokers,
+      timezone: "Europe/Dublin",
+      lanKeyExchanged: model === "encrypted",
+      wifi: { ssid, password },
+    });
+  });
+
+  it("gets WrongKeyError from a keyed simulated device", async () => {
+    const device = await simulate("legacy");
+    const owner = new DeviceClient({ ip: device.ip, port: device.port, key: "meross" });
+    await owner.setKey({
+      userId: 0,
+      key: "a-new-key-of-ours-0123",
+      brokers: brokerPairSchema.parse(["127.0.0.1:1"]),
+    });
+
+    const stranger = new DeviceClient({ ip: device.ip, port: device.port, key: "meross" });
+    await expect(stranger.getSystemAll()).rejects.toBeInstanceOf(WrongKeyError);
+    await expect(owner.getSystemAll()).resolves.toMatchObject({ uuid: device.uuid });
   });
 });
