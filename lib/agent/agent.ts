@@ -1,0 +1,192 @@
+import mqtt from "mqtt";
+import {
+  type BrokerClientSettings,
+  brokerClientOptions,
+  uniqueClientId,
+} from "../control/broker-connection.ts";
+import type { MerossMessage } from "../meross/envelope.ts";
+import { Namespace, timeRules } from "../meross/messages.ts";
+import { ALL_DEVICES_PUBLISH, deviceSubscribeTopic } from "../meross/topics.ts";
+import { type AgentLogger, errorText } from "./log.ts";
+import { answerSessionMessage, inspectDeviceMessage, timeZoneRequest } from "./session.ts";
+
+export interface SessionAgentOptions extends BrokerClientSettings {
+  /** The device key of the stack: session replies are signed with it and device messages checked against it. */
+  key: string;
+  userId: string;
+  /** IANA zone sent to each device once it is seen and again after it binds (boots); none: leave devices as they are. */
+  timezone?: string;
+  log: AgentLogger;
+  maxMessageBytes?: number;
+  backoff?: BackoffSettings;
+  now?: () => Date;
+}
+
+export interface SessionAgent {
+  /** Settles once the agent is subscribed to device traffic for the first time. */
+  readonly ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface BackoffSettings {
+  initialMs: number;
+  maxMs: number;
+}
+
+const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 1_000, maxMs: 30_000 };
+
+/**
+ * Exponential backoff with jitter: a broker restart should not see every agent and tool knock at
+ * the same instant, and a broker that stays down should not be hammered every second.
+ */
+export function reconnectDelayMs(attempt: number, backoff: BackoffSettings, random = Math.random): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Answers every device's session messages on the broker until stopped. It never throws after it
+ * starts: bad input is logged and skipped, and a lost broker is retried with backoff for ever.
+ */
+export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
+  const { log, key } = options;
+  const now = options.now ?? (() => new Date());
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  // A bad zone is a settings mistake: refuse it now rather than log it for every device.
+  if (options.timezone !== undefined) timeRules(options.timezone);
+  const clientOptions = brokerClientOptions(options, {
+    clientId: uniqueClientId(`session-agent-${options.userId}`),
+    reconnectPeriod: 0,
+  });
+  const broker = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
+  const seenDevices = new Set<string>();
+  const zoneSentTo = new Set<string>();
+  /** uuid -> messageId of the Time SET still waiting for its SETACK; one per device, so it cannot grow. */
+  const pendingZoneRequests = new Map<string, string>();
+  let stopping = false;
+  let failedAttempts = 0;
+  let connected = false;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  log({ level: "info", event: "connecting", broker, username: options.username ?? null });
+  const client = mqtt.connect(clientOptions);
+
+  client.on("connect", () => {
+    failedAttempts = 0;
+    connected = true;
+    log({ level: "info", event: "connected", broker });
+    client.subscribe(ALL_DEVICES_PUBLISH, { qos: 1 }, (error, granted) => {
+      const refused = error !== null || granted?.some((grant) => grant.qos === 128);
+      if (refused) {
+        // Without the subscription the agent is useless; a reconnect retries it after an ACL fix.
+        log({
+          level: "error",
+          event: "subscribe-refused",
+          topic: ALL_DEVICES_PUBLISH,
+          error: error ? errorText(error) : "the broker refused the subscription (check the agent's ACL)",
+        });
+        client.end(true);
+        return;
+      }
+      log({ level: "info", event: "subscribed", topic: ALL_DEVICES_PUBLISH });
+      markReady();
+    });
+  });
+
+  client.on("error", (error) => {
+    log({ level: "warn", event: "connection-error", broker, error: errorText(error) });
+  });
+
+  client.on("close", () => {
+    if (stopping || reconnectTimer !== undefined) return;
+    failedAttempts += 1;
+    const delayMs = reconnectDelayMs(failedAttempts, backoff);
+    if (connected) log({ level: "warn", event: "disconnected", broker });
+    connected = false;
+    log({ level: "info", event: "reconnecting", broker, attempt: failedAttempts, inMs: delayMs });
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      if (!stopping) client.reconnect();
+    }, delayMs);
+  });
+
+  const publish = (uuid: string, topic: string, message: MerossMessage): boolean => {
+    if (!client.connected) {
+      log({ level: "warn", event: "publish-failed", uuid, error: "not connected to the broker" });
+      return false;
+    }
+    // QoS 0: a session answer that arrives late is worse than none, so nothing is queued for later.
+    client.publish(topic, JSON.stringify(message), { qos: 0 }, (error) => {
+      if (error) log({ level: "warn", event: "publish-failed", uuid, error: errorText(error) });
+    });
+    return true;
+  };
+
+  client.on("message", (topic, payload) => {
+    try {
+      const inspection = inspectDeviceMessage(topic, payload, {
+        key,
+        ...(options.maxMessageBytes === undefined ? {} : { maxBytes: options.maxMessageBytes }),
+      });
+      if (!inspection.ok) {
+        log({
+          level: "warn",
+          event: "message-ignored",
+          ...(inspection.uuid === undefined ? {} : { uuid: inspection.uuid }),
+          reason: inspection.reason,
+          detail: inspection.detail,
+        });
+        return;
+      }
+      const { uuid, message } = inspection;
+      if (!seenDevices.has(uuid)) {
+        seenDevices.add(uuid);
+        log({ level: "info", event: "device-seen", uuid });
+      }
+      const answer = answerSessionMessage(uuid, message, { key, now: now() });
+      if (answer !== undefined && publish(uuid, answer.topic, answer.message)) {
+        log({ level: "info", event: answer.event, uuid, messageId: message.header.messageId });
+      }
+      if (
+        message.header.namespace === Namespace.SystemTime &&
+        pendingZoneRequests.get(uuid) === message.header.messageId
+      ) {
+        pendingZoneRequests.delete(uuid);
+        const accepted = message.header.method === "SETACK";
+        log({
+          level: accepted ? "info" : "warn",
+          event: accepted ? "time-zone-set" : "time-zone-refused",
+          uuid,
+          timezone: options.timezone,
+          ...(accepted ? {} : { reply: message.header.method, payload: message.payload }),
+        });
+      }
+      const booted = answer?.event === "bind-acknowledged";
+      if (options.timezone !== undefined && (booted || !zoneSentTo.has(uuid))) {
+        const request = timeZoneRequest(uuid, options.timezone, key, now());
+        if (publish(uuid, answer?.topic ?? deviceSubscribeTopic(uuid), request)) {
+          zoneSentTo.add(uuid);
+          pendingZoneRequests.set(uuid, request.header.messageId);
+          log({ level: "info", event: "time-zone-sent", uuid, timezone: options.timezone });
+        }
+      }
+    } catch (error) {
+      log({ level: "error", event: "handler-failed", topic, error: errorText(error) });
+    }
+  });
+
+  return {
+    ready,
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      clearTimeout(reconnectTimer);
+      await client.endAsync(true);
+      log({ level: "info", event: "stopped" });
+    },
+  };
+}

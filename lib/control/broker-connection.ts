@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { brokerAddressSchema } from "../meross/broker-url.ts";
+
+/**
+ * How the kit's own clients (session agent, control, monitor) reach the broker. Unlike devices,
+ * they honour the scheme: `mqtt://` is plain (a local test listener), anything else is TLS checked
+ * against the stack's CA.
+ */
+export interface BrokerClientSettings {
+  brokerUrl: string;
+  /** PEM of the CA that signed the broker's certificate; without it Node's default roots apply. */
+  ca?: string;
+  username?: string;
+  password?: string;
+}
+
+export class BrokerConnectionError extends Error {
+  readonly code: "ECONNREFUSED_AUTH" | "ECONNECT" | "ETIMEDOUT";
+  constructor(code: BrokerConnectionError["code"], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BrokerConnectionError";
+    this.code = code;
+  }
+}
+
+export function brokerClientOptions(
+  settings: BrokerClientSettings,
+  extra: { clientId: string; reconnectPeriod?: number; connectTimeoutMs?: number },
+): IClientOptions {
+  const parsed = brokerAddressSchema.safeParse(settings.brokerUrl);
+  if (!parsed.success) {
+    throw new Error(
+      `broker URL ${JSON.stringify(settings.brokerUrl)} ${parsed.error.issues[0]?.message}; ` +
+        "write it as mqtts://host:port",
+    );
+  }
+  const plain = /^mqtt:\/\//i.test(settings.brokerUrl.trim());
+  return {
+    protocol: plain ? "mqtt" : "mqtts",
+    host: parsed.data.host,
+    port: parsed.data.port,
+    ...(plain ? {} : { ca: settings.ca, rejectUnauthorized: true }),
+    ...(settings.username === undefined ? {} : { username: settings.username }),
+    ...(settings.password === undefined ? {} : { password: settings.password }),
+    clientId: extra.clientId,
+    clean: true,
+    protocolVersion: 4,
+    reconnectPeriod: extra.reconnectPeriod ?? 0,
+    connectTimeout: extra.connectTimeoutMs ?? 10_000,
+    resubscribe: false,
+  };
+}
+
+/** A client id that names the tool and cannot collide with a second copy of it. */
+export function uniqueClientId(tool: string): string {
+  return `${tool}-${randomBytes(4).toString("hex")}`;
+}
+
+/** MQTT CONNACK codes 4 and 5 (bad credentials, not authorised) as MQTT.js reports them. */
+function isAuthRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 4 || code === 5 || code === 134 || code === 135;
+}
+
+/** One connection attempt that settles: connected, refused, or timed out, never retrying on its own. */
+export function connectOnce(
+  settings: BrokerClientSettings,
+  options: { clientId: string; timeoutMs?: number },
+): Promise<MqttClient> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const clientOptions = brokerClientOptions(settings, {
+    clientId: options.clientId,
+    connectTimeoutMs: timeoutMs,
+  });
+  const where = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(clientOptions);
+    const fail = (error: BrokerConnectionError) => {
+      clearTimeout(timer);
+      client.removeAllListeners();
+      client.on("error", () => {});
+      client.end(true);
+      reject(error);
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new BrokerConnectionError("ETIMEDOUT", `no answer from the broker at ${where} in ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    );
+    client.once("connect", () => {
+      clearTimeout(timer);
+      client.removeAllListeners("error");
+      client.removeAllListeners("close");
+      client.on("error", () => {});
+      resolve(client);
+    });
+    client.once("error", (error) => {
+      if (isAuthRefusal(error)) {
+        fail(
+          new BrokerConnectionError(
+            "ECONNREFUSED_AUTH",
+            `the broker at ${where} refused the credentials${settings.username ? ` of ${settings.username}` : ""}: ` +
+              `${error.message}. Check --username/--password.`,
+            { cause: error },
+          ),
+        );
+      } else {
+        fail(
+          new BrokerConnectionError(
+            "ECONNECT",
+            `cannot connect to the broker at ${where}: ${error.message}. ` +
+              "Check the URL, that the broker runs, and that --ca is the stack's CA.",
+            { cause: error },
+          ),
+        );
+      }
+    });
+    client.once("close", () =>
+      fail(
+        new BrokerConnectionError(
+          "ECONNECT",
+          `the broker at ${where} closed the connection before accepting it`,
+        ),
+      ),
+    );
+  });
+}

@@ -1,0 +1,171 @@
+import { describe, expect, it } from "vitest";
+import { reconnectDelayMs } from "../../lib/agent/agent.ts";
+import { formatLogLine } from "../../lib/agent/log.ts";
+import { answerSessionMessage, inspectDeviceMessage, SESSION_TRIGGER_SRC } from "../../lib/agent/session.ts";
+import { buildMessage, type MerossMessage } from "../../lib/meross/envelope.ts";
+import { Namespace } from "../../lib/meross/messages.ts";
+import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
+
+const CLOCK_NAMESPACE = Namespace.SystemClock;
+const BIND_NAMESPACE = Namespace.ControlBind;
+const CONSUMPTION_CONFIG_NAMESPACE = Namespace.ControlConsumptionConfig;
+
+const KEY = "a-stack-device-key-0123456789";
+const UUID = "2307065833780651200148e1e9cf4534";
+const PUBLISH = `/appliance/${UUID}/publish`;
+const SUBSCRIBE = `/appliance/${UUID}/subscribe`;
+const NOW = new Date("2025-03-01T12:00:00Z");
+const NOW_SECONDS = Math.floor(NOW.getTime() / 1000);
+
+/** A message as a device sends it: from its own publish topic, signed with its key, with its uuid in the header. */
+function deviceMessage(
+  method: "PUSH" | "SET" | "GET",
+  namespace: string,
+  payload: Record<string, unknown>,
+  key = KEY,
+): MerossMessage {
+  const message = buildMessage({
+    method,
+    namespace,
+    payload,
+    key,
+    from: PUBLISH,
+    triggerSrc: "DevBoot",
+    now: new Date("2025-03-01T11:59:58Z"),
+  });
+  return { ...message, header: { ...message.header, timestampMs: 612, uuid: UUID } };
+}
+
+const asBuffer = (message: unknown) => Buffer.from(JSON.stringify(message));
+
+describe("answerSessionMessage", () => {
+  it("echoes a Clock PUSH with the device's header, no uuid, the cloud's triggerSrc and the current time", () => {
+    const clock = deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } });
+    const answer = answerSessionMessage(UUID, clock, { key: KEY, now: NOW });
+    expect(answer?.event).toBe("clock-answered");
+    expect(answer?.topic).toBe(SUBSCRIBE);
+    const { uuid: _uuid, triggerSrc: _trigger, ...deviceHeader } = clock.header;
+    expect(answer?.message.header).toEqual({ ...deviceHeader, triggerSrc: SESSION_TRIGGER_SRC });
+    expect(answer?.message.header).not.toHaveProperty("uuid");
+    expect(answer?.message.payload).toEqual({ clock: { timestamp: NOW_SECONDS } });
+    // The echoed header keeps the device's own signature, which still verifies.
+    expect(isSignatureValid(answer?.message.header ?? clock.header, KEY)).toBe(true);
+  });
+
+  it("acknowledges a Bind SET with a SETACK carrying the same messageId, signed now with the key", () => {
+    const bind = deviceMessage("SET", BIND_NAMESPACE, { bind: { bindTime: 1, hardware: { uuid: UUID } } });
+    const answer = answerSessionMessage(UUID, bind, { key: KEY, now: NOW });
+    expect(answer?.event).toBe("bind-acknowledged");
+    expect(answer?.topic).toBe(SUBSCRIBE);
+    expect(answer?.message.header).toMatchObject({
+      messageId: bind.header.messageId,
+      method: "SETACK",
+      namespace: BIND_NAMESPACE,
+      payloadVersion: 1,
+      from: PUBLISH,
+      timestamp: NOW_SECONDS,
+      timestampMs: 0,
+      triggerSrc: SESSION_TRIGGER_SRC,
+      sign: sign(bind.header.messageId, KEY, NOW_SECONDS),
+    });
+    expect(answer?.message.payload).toEqual({});
+  });
+
+  it("echoes a ConsumptionConfig PUSH unchanged apart from uuid and triggerSrc", () => {
+    const payload = { config: { voltageRatio: 188, electricityRatio: 102, maxElectricityCurrent: 11000 } };
+    const push = deviceMessage("PUSH", CONSUMPTION_CONFIG_NAMESPACE, payload);
+    const answer = answerSessionMessage(UUID, push, { key: KEY, now: NOW });
+    expect(answer?.event).toBe("consumption-config-echoed");
+    expect(answer?.topic).toBe(SUBSCRIBE);
+    expect(answer?.message.payload).toEqual(payload);
+    expect(answer?.message.header.messageId).toBe(push.header.messageId);
+    expect(answer?.message.header.sign).toBe(push.header.sign);
+    expect(answer?.message.header.method).toBe("PUSH");
+    expect(answer?.message.header).not.toHaveProperty("uuid");
+  });
+
+  it("leaves every other message alone", () => {
+    const others = [
+      deviceMessage("PUSH", "Appliance.Control.ToggleX", { togglex: [{ channel: 0, onoff: 1 }] }),
+      deviceMessage("GET", CLOCK_NAMESPACE, {}),
+      deviceMessage("PUSH", BIND_NAMESPACE, { bind: {} }),
+      deviceMessage("PUSH", "Appliance.System.Report", { report: [] }),
+    ];
+    for (const message of others) {
+      expect(answerSessionMessage(UUID, message, { key: KEY, now: NOW })).toBeUndefined();
+    }
+  });
+});
+
+describe("inspectDeviceMessage", () => {
+  it("accepts a signed message on a device publish topic and takes the uuid from the topic", () => {
+    const clock = deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } });
+    const inspection = inspectDeviceMessage(PUBLISH, asBuffer(clock), { key: KEY });
+    expect(inspection).toEqual({ ok: true, uuid: UUID, message: clock });
+  });
+
+  it.each([
+    ["not JSON", PUBLISH, Buffer.from("{not json"), "not-json"],
+    ["JSON but no envelope", PUBLISH, asBuffer({ hello: "world" }), "not-meross"],
+    [
+      "signed with another key",
+      PUBLISH,
+      asBuffer(deviceMessage("PUSH", CLOCK_NAMESPACE, {}, "other-key")),
+      "bad-signature",
+    ],
+    [
+      "on another topic",
+      "/app/0-x/subscribe",
+      asBuffer(deviceMessage("PUSH", CLOCK_NAMESPACE, {})),
+      "unexpected-topic",
+    ],
+    [
+      "on a device's command topic",
+      SUBSCRIBE,
+      asBuffer(deviceMessage("PUSH", CLOCK_NAMESPACE, {})),
+      "unexpected-topic",
+    ],
+  ])("rejects a message %s", (_what, topic, payload, reason) => {
+    const inspection = inspectDeviceMessage(topic, payload, { key: KEY });
+    expect(inspection.ok).toBe(false);
+    expect(inspection.ok === false && inspection.reason).toBe(reason);
+  });
+
+  it("rejects a payload over the size limit before parsing it", () => {
+    const huge = Buffer.alloc(70_000, "x");
+    const inspection = inspectDeviceMessage(PUBLISH, huge, { key: KEY });
+    expect(inspection).toMatchObject({ ok: false, uuid: UUID, reason: "too-large" });
+    const small = inspectDeviceMessage(PUBLISH, Buffer.alloc(200, " "), { key: KEY, maxBytes: 100 });
+    expect(small).toMatchObject({ ok: false, reason: "too-large" });
+  });
+});
+
+describe("reconnectDelayMs", () => {
+  const backoff = { initialMs: 1_000, maxMs: 30_000 };
+
+  it("doubles from the initial delay up to the maximum", () => {
+    const ceiling = (attempt: number) => reconnectDelayMs(attempt, backoff, () => 1);
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(ceiling)).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000,
+    ]);
+  });
+
+  it("spreads retries over the upper half of the window", () => {
+    expect(reconnectDelayMs(3, backoff, () => 0)).toBe(2_000);
+    expect(reconnectDelayMs(3, backoff, () => 0.5)).toBe(3_000);
+  });
+});
+
+describe("formatLogLine", () => {
+  it("writes one JSON object with the time first and no line breaks", () => {
+    const line = formatLogLine({ level: "info", event: "clock-answered", uuid: UUID, messageId: "m" }, NOW);
+    expect(line).not.toContain("\n");
+    expect(JSON.parse(line)).toEqual({
+      time: NOW.toISOString(),
+      level: "info",
+      event: "clock-answered",
+      uuid: UUID,
+      messageId: "m",
+    });
+  });
+});
