@@ -1,0 +1,294 @@
+import { z } from "zod";
+import {
+  hostSchema,
+  isIpv4,
+  macAddressSchema,
+  newDeviceKeySchema,
+  portSchema,
+  userIdSchema,
+  uuidSchema,
+} from "../meross/identifiers.ts";
+
+/**
+ * The stack configuration, validated once at the start of `pulumi up`. Field rules come from
+ * lib/meross/identifiers.ts, so a MAC or a host is judged the same here, in the scripts and on
+ * the device. No Pulumi import: index.ts hands in the raw values.
+ */
+
+/** The session agent's broker login; controllers may not take this name. */
+export const SERVICE_ACCOUNT_NAME = "session-agent";
+
+export const DEFAULT_IMAGES = {
+  /** Official image; 2.0.x is built against OpenSSL, which still offers the RSA ciphers old plugs need. */
+  mosquitto: "eclipse-mosquitto:2.0.22",
+  /** Mosquitto with mosquitto-go-auth built in (upstream archived in 2025; this is its last release). */
+  goAuth: "iegomez/mosquitto-go-auth:3.0.0-mosquitto_2.0.18",
+  database: "mariadb:11.8",
+  agent: "node:20-alpine",
+} as const;
+
+export const ipv4Schema = z
+  .string()
+  .trim()
+  .refine(isIpv4, "must be an IPv4 address such as 0.0.0.0 (all addresses) or 192.168.1.10");
+
+/** A name people read in logs and outputs; also safe inside an MQTT topic and a mosquitto.conf line. */
+export const deviceNameSchema = z
+  .string()
+  .trim()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/,
+    "must be 1 to 64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit",
+  );
+
+/** A controller's login and the `<name>` in its reply topic `/app/<userId>-<name>/subscribe`. */
+export const controllerNameSchema = z
+  .string()
+  .trim()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (it is the MQTT login)",
+  )
+  .refine((name) => name !== SERVICE_ACCOUNT_NAME, `is reserved for the session agent's own login`);
+
+export const deviceSchema = z.strictObject({
+  name: deviceNameSchema,
+  mac: macAddressSchema,
+  uuid: uuidSchema,
+});
+
+export const controllerSchema = z.strictObject({ name: controllerNameSchema });
+
+const imageSchema = z
+  .string()
+  .trim()
+  .regex(
+    /^[a-z0-9][a-z0-9._/-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
+    "must be a Docker image reference such as mariadb:11.8 or registry.lan/team/image:tag",
+  );
+
+const daysSchema = z.coerce.number().int("must be a whole number of days").min(1, "must be at least 1 day");
+const cacheSecondsSchema = z.coerce
+  .number()
+  .int("must be a whole number of seconds")
+  .min(0, "must not be negative")
+  .max(86_400, "must be at most 86400 (one day)");
+
+export const timezoneSchema = z
+  .string()
+  .trim()
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "must be an IANA time zone such as Europe/Berlin or America/New_York");
+
+function unique<T>(
+  items: readonly T[],
+  key: (item: T) => string,
+  what: string,
+  ctx: z.RefinementCtx,
+  path: string,
+) {
+  const seen = new Map<string, number>();
+  items.forEach((item, index) => {
+    const value = key(item).toLowerCase();
+    const first = seen.get(value);
+    if (first === undefined) {
+      seen.set(value, index);
+    } else {
+      ctx.addIssue({
+        code: "custom",
+        path: [path, index, what],
+        input: key(item),
+        message: `is already used by ${path}[${first}]; each ${what} may appear only once`,
+      });
+    }
+  });
+}
+
+export const stackConfigSchema = z
+  .strictObject({
+    brokerHost: hostSchema,
+    brokerExtraNames: z.array(hostSchema).default([]),
+    tlsPort: portSchema.default(8883),
+    tlsBindAddress: ipv4Schema.default("0.0.0.0"),
+    plainListener: z.strictObject({ address: ipv4Schema, port: portSchema.default(1883) }).optional(),
+    authMode: z
+      .enum(["anonymous", "mysql"], {
+        error: 'must be "mysql" (logins per device) or "anonymous" (no logins)',
+      })
+      .default("mysql"),
+    userId: userIdSchema,
+    deviceKey: newDeviceKeySchema.optional(),
+    devices: z.array(deviceSchema).default([]),
+    controllers: z.array(controllerSchema).default([]),
+    certificateValidityDays: daysSchema.default(365),
+    certificateRenewalDays: z.coerce.number().int("must be a whole number of days").min(0).default(30),
+    caValidityDays: daysSchema.default(3650),
+    images: z
+      .strictObject({
+        mosquitto: imageSchema.default(DEFAULT_IMAGES.mosquitto),
+        goAuth: imageSchema.default(DEFAULT_IMAGES.goAuth),
+        database: imageSchema.default(DEFAULT_IMAGES.database),
+        agent: imageSchema.default(DEFAULT_IMAGES.agent),
+      })
+      .default({ ...DEFAULT_IMAGES }),
+    databasePort: portSchema.default(13306),
+    authCacheSeconds: cacheSecondsSchema.default(30),
+    aclCacheSeconds: cacheSecondsSchema.default(30),
+    timezone: timezoneSchema.optional(),
+  })
+  .superRefine((config, ctx) => {
+    unique(config.devices, (device) => device.name, "name", ctx, "devices");
+    unique(config.devices, (device) => device.mac, "mac", ctx, "devices");
+    unique(config.devices, (device) => device.uuid, "uuid", ctx, "devices");
+    unique(config.controllers, (controller) => controller.name, "name", ctx, "controllers");
+    if (config.certificateRenewalDays >= config.certificateValidityDays) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["certificateRenewalDays"],
+        input: config.certificateRenewalDays,
+        message: `must be less than certificateValidityDays (${config.certificateValidityDays})`,
+      });
+    }
+    if (config.caValidityDays < config.certificateValidityDays) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["caValidityDays"],
+        input: config.caValidityDays,
+        message: `must be at least certificateValidityDays (${config.certificateValidityDays}): a certificate cannot outlive its CA`,
+      });
+    }
+    const hostPorts = [
+      { key: "tlsPort", port: config.tlsPort },
+      ...(config.plainListener ? [{ key: "plainListener.port", port: config.plainListener.port }] : []),
+      ...(config.authMode === "mysql" ? [{ key: "databasePort", port: config.databasePort }] : []),
+    ];
+    hostPorts.forEach(({ key, port }, index) => {
+      const earlier = hostPorts.slice(0, index).find((other) => other.port === port);
+      if (earlier) {
+        ctx.addIssue({
+          code: "custom",
+          path: key.split("."),
+          input: port,
+          message: `is already taken by ${earlier.key}; every published port must differ`,
+        });
+      }
+    });
+  });
+
+export type StackConfigInput = z.input<typeof stackConfigSchema>;
+export type StackConfig = z.output<typeof stackConfigSchema>;
+
+/** Keys whose Pulumi config value is JSON (lists and objects); all others are plain text. */
+export const STRUCTURED_KEYS: ReadonlySet<string> = new Set([
+  "brokerExtraNames",
+  "plainListener",
+  "devices",
+  "controllers",
+  "images",
+]);
+
+/** Never echoed in an error message. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(["deviceKey"]);
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Turns Pulumi's flat string map (`<project>:<key>` → text) into the object the schema reads:
+ * only this project's keys, JSON parsed for list and object keys.
+ */
+export function rawStackConfig(values: Record<string, string>, project: string): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [fullKey, text] of Object.entries(values)) {
+    if (!fullKey.startsWith(`${project}:`)) continue;
+    const key = fullKey.slice(project.length + 1);
+    if (!STRUCTURED_KEYS.has(key)) {
+      raw[key] = text;
+      continue;
+    }
+    try {
+      raw[key] = JSON.parse(text);
+    } catch {
+      problems.push(
+        `  - ${key}: ${JSON.stringify(text)} is not a list or object; set it with \`pulumi config set --path\``,
+      );
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`Stack configuration is invalid:\n${problems.join("\n")}`);
+  }
+  return raw;
+}
+
+/** Validates the raw config; throws ConfigError with formatConfigError's text. */
+export function parseStackConfig(raw: unknown): StackConfig {
+  const parsed = stackConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(formatConfigError(parsed.error, raw));
+  }
+  return parsed.data;
+}
+
+/** One line per problem: the key (as `pulumi config set --path` spells it), the bad value, what is allowed. */
+export function formatConfigError(error: z.ZodError, raw: unknown): string {
+  const lines = error.issues.map((issue) => {
+    const key = configPath(issue.path);
+    const value = valueAt(raw, issue.path);
+    const secret = issue.path.some((part) => typeof part === "string" && SECRET_KEYS.has(part));
+    if (issue.code === "unrecognized_keys") {
+      const where = key ? `${key}: ` : "";
+      return `  - ${where}unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}; check the spelling against Pulumi.yaml`;
+    }
+    if (value === undefined) {
+      const command = /[[.]/.test(key) ? `--path '${key}'` : key;
+      return `  - ${key}: is not set; run \`pulumi config set ${command} <value>\` (${REQUIRED_HINTS[key] ?? expected(issue)})`;
+    }
+    const shown = secret ? "(secret value not shown)" : JSON.stringify(value);
+    return `  - ${key}: ${shown} ${expected(issue)}`;
+  });
+  return `Stack configuration is invalid; nothing was changed:\n${lines.join("\n")}`;
+}
+
+const REQUIRED_HINTS: Record<string, string> = {
+  brokerHost:
+    "the address devices dial: an IPv4 address such as 192.168.1.10 or a DNS name such as broker.home.arpa",
+  userId: "the number devices put in front of their MQTT password, such as 0 or 1234",
+};
+
+const TYPE_NAMES: Record<string, string> = {
+  array: "a list",
+  object: "an object",
+  string: "text",
+  number: "a number",
+};
+
+/** Zod's own type messages ("Invalid input: expected number, received NaN") in plain words; ours as written. */
+function expected(issue: z.core.$ZodIssue): string {
+  if (issue.code !== "invalid_type" || !issue.message.startsWith("Invalid input")) return issue.message;
+  return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+}
+
+function configPath(path: PropertyKey[]): string {
+  return path
+    .map((part, index) =>
+      typeof part === "number" ? `[${part}]` : index === 0 ? String(part) : `.${String(part)}`,
+    )
+    .join("");
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let value = raw;
+  for (const part of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
+}
