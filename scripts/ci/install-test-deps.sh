@@ -80,7 +80,7 @@ EOF
   if ! (cd "$src" && GOFLAGS=-mod=mod go get "$GO_AUTH_MODULE@$GO_AUTH_REF") >"$log" 2>&1; then
     return 1
   fi
-  (cd "$src" && CGO_ENABLED=1 CGO_CFLAGS="-I/usr/include -fPIC" GOFLAGS=-mod=mod \
+  (cd "$src" && CGO_ENABLED=1 CGO_CFLAGS="-I/usr/include -fPIC" GOFLAGS="-mod=mod -buildvcs=false" \
     go build -buildmode=c-shared -o "$PLUGIN.tmp" "$GO_AUTH_MODULE") >>"$log" 2>&1 ||
     fail "go-auth $GO_AUTH_REF was downloaded but did not build; see $log:
 $(tail -20 "$log")"
@@ -88,7 +88,7 @@ $(tail -20 "$log")"
 
 build_compat() {
   local log="$CACHE_DIR/compat-build.log"
-  (cd "$COMPAT_SRC" && CGO_ENABLED=1 GOFLAGS=-mod=readonly go build -buildmode=c-shared -o "$PLUGIN.tmp" .) >"$log" 2>&1 ||
+  (cd "$COMPAT_SRC" && CGO_ENABLED=1 GOFLAGS="-mod=readonly -buildvcs=false" go build -buildmode=c-shared -o "$PLUGIN.tmp" .) >"$log" 2>&1 ||
     fail "the go-auth stand-in (scripts/ci/go-auth-compat) did not build; see $log:
 $(tail -20 "$log")"
 }
