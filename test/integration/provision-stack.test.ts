@@ -101,7 +101,7 @@ describe("recording devices in the stack config", () => {
     const digitsOnly = { name: "42", mac: "34:29:8f:ff:ff:ff", uuid: "11111111111111111111111111111111" };
     expect(await recordStackDevice(runner(), PLUG)).toBe("added");
     expect(await recordStackDevice(runner(), digitsOnly)).toBe("added");
-    expect((await fake.config())["meross-local-broker:devices"]).toEqual([PLUG, digitsOnly]);
+    expect((await fake.config())["meross-broker:devices"]).toEqual([PLUG, digitsOnly]);
 
     const callsBefore = (await fake.calls()).length;
     expect(await recordStackDevice(runner(), PLUG)).toBe("unchanged");
@@ -141,8 +141,8 @@ describe("recording devices in the stack config", () => {
     expect(await removeStackDevice(runner(), "tv")).toEqual([third]);
     expect(await removeStackDevice(runner(), "tv")).toEqual([]);
     const config = await fake.config();
-    expect(config["meross-local-broker:devices"]).toEqual([]);
-    expect(config["meross-local-broker:userId"]).toBe("1234");
+    expect(config["meross-broker:devices"]).toEqual([]);
+    expect(config["meross-broker:userId"]).toBe("1234");
   });
 
   it("reports a devices value that is not a list, naming the key", async () => {

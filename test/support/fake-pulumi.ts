@@ -121,7 +121,7 @@ if (positional[0] === "stack" && positional[1] === "output") {
 export async function installFakePulumi(options: FakePulumiOptions = {}): Promise<FakePulumi> {
   const binDir = await mkdtemp(join(tmpdir(), "fake-pulumi-"));
   const statePath = join(binDir, "state.json");
-  const project = options.project ?? "meross-local-broker";
+  const project = options.project ?? "meross-broker";
   const config = Object.fromEntries(
     Object.entries(options.config ?? {}).map(([name, value]) => [`${project}:${name}`, value]),
   );

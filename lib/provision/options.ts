@@ -1,0 +1,407 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { deviceNameSchema, timezoneSchema } from "../config/stack.ts";
+import { type BrokerAddress, brokerAddressSchema, brokerPairSchema } from "../meross/broker-url.ts";
+import {
+  deviceKeySchema,
+  hostSchema,
+  macAddressSchema,
+  newDeviceKeySchema,
+  portSchema,
+  ssidSchema,
+  userIdSchema,
+  uuidSchema,
+  wifiPasswordSchema,
+} from "../meross/identifiers.ts";
+import { WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages.ts";
+import { type AuthMode, authModeSchema, type MysqlSettings, type StackOutputs } from "../stack/outputs.ts";
+
+/**
+ * The flags of `provision.mjs info|setup` and `devices.mjs`, validated in full before anything is
+ * sent anywhere. Schema keys are the flag names, so every message names the flag to fix.
+ */
+
+/** Bad input: exit 2, nothing sent to the device, nothing written. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** What a zx `minimist` call needs: string flags stay strings (`--key 0012`, `--wifi-pass 12345678`). */
+export interface FlagSpec {
+  string: string[];
+  boolean: string[];
+  default: Record<string, unknown>;
+}
+
+const SHARED_STRING_FLAGS = ["ip", "key", "current-key", "user", "mqtt", "stack", "mac", "uuid"];
+
+export const INFO_FLAGS: FlagSpec = {
+  string: [...SHARED_STRING_FLAGS],
+  boolean: ["json", "show-password", "wifi-list", "help"],
+  default: { ip: "10.10.10.1" },
+};
+
+export const SETUP_FLAGS: FlagSpec = {
+  string: [
+    ...SHARED_STRING_FLAGS,
+    "wifi-ssid",
+    "wifi-pass",
+    "wifi-bssid",
+    "wifi-channel",
+    "wifi-encryption",
+    "wifi-cipher",
+    "timezone",
+    "name",
+    "auth-mode",
+    "ca",
+    "mysql",
+    "timeout",
+  ],
+  boolean: ["wifi", "set-time", "wait", "json", "help"],
+  default: { ip: "10.10.10.1", wifi: true, wait: true },
+};
+
+export const DEVICES_FLAGS: FlagSpec = {
+  string: ["mysql", "stack"],
+  boolean: ["json", "help"],
+  default: {},
+};
+
+/** Flags minimist did not know (it reports positional words too; those are not flags). */
+export function unknownFlagError(unknown: string[]): UsageError | undefined {
+  const flags = unknown.filter((arg) => arg.startsWith("-"));
+  if (flags.length === 0) return undefined;
+  return new UsageError(`unknown flag ${flags.join(", ")}; see --help`);
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const flag = issue.path[0];
+      return typeof flag === "string" ? `--${flag}: ${issue.message}` : issue.message;
+    })
+    .join("\n");
+}
+
+/** A flag given twice arrives as a list; only --mqtt may repeat. */
+const single = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value, ctx) => {
+    if (Array.isArray(value)) {
+      ctx.addIssue({ code: "custom", message: "give it once" });
+      return z.NEVER;
+    }
+    return value;
+  }, schema);
+
+const optionalText = <T extends z.ZodType>(schema: T) => single(schema).optional();
+
+export interface DeviceAddress {
+  host: string;
+  port: number;
+}
+
+/** `--ip`: the device's address, `host` or `host:port` (the simulator listens on a chosen port). */
+export const deviceAddressSchema = z
+  .string()
+  .trim()
+  .transform((text, ctx): DeviceAddress => {
+    const match = /^(?:http:\/\/)?([^:/]+)(?::(\d+))?\/?(?:config)?$/i.exec(text);
+    const host = hostSchema.safeParse(match?.[1] ?? "");
+    const port = portSchema.safeParse(match?.[2] ?? 80);
+    if (!match || !host.success || !port.success) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must be the device's IPv4 address or host name, optionally with :port (default 10.10.10.1)",
+      });
+      return z.NEVER;
+    }
+    return { host: host.data, port: port.data };
+  });
+
+function enumOrNumber(names: Record<string, number>, max: number, hint: string) {
+  return z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      const byName = names[text.toUpperCase()];
+      const value = byName ?? (/^\d+$/.test(text) ? Number(text) : Number.NaN);
+      if (!(value >= 0 && value <= max)) {
+        ctx.addIssue({ code: "custom", message: hint });
+        return z.NEVER;
+      }
+      return value;
+    });
+}
+
+const channelFlag = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, "must be a 2.4 GHz channel, 1 to 13")
+  .transform(Number)
+  .pipe(
+    z.number().min(1, "must be a 2.4 GHz channel, 1 to 13").max(13, "must be a 2.4 GHz channel, 1 to 13"),
+  );
+
+/** `mysql://user:password@host:port/database`, the override for the stack's `mysql` output. */
+export const mysqlUrlSchema = z
+  .string()
+  .trim()
+  .transform((text, ctx): MysqlSettings => {
+    let url: URL | undefined;
+    try {
+      url = new URL(text);
+    } catch {
+      url = undefined;
+    }
+    const database = decodeURIComponent(url?.pathname.replace(/^\//, "") ?? "");
+    const host = z.union([hostSchema, z.literal("localhost")]).safeParse(url?.hostname ?? "");
+    if (url?.protocol !== "mysql:" || !url.username || !database || !host.success) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must look like mysql://user:password@127.0.0.1:3306/database",
+      });
+      return z.NEVER;
+    }
+    return {
+      host: host.data,
+      port: url.port ? Number(url.port) : 3306,
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database,
+    };
+  });
+
+/** Keeps the URLs as typed (the watcher honours the scheme) after checking each is a broker address. */
+const brokerUrlsFlag = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  .transform((value) =>
+    (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((url) => url.trim()),
+  )
+  .superRefine((urls, ctx) => {
+    for (const url of urls) {
+      const parsed = brokerAddressSchema.safeParse(url);
+      if (!parsed.success) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${JSON.stringify(url)} ${parsed.error.issues[0]?.message}`,
+        });
+      }
+    }
+  });
+
+const sharedShape = {
+  ip: single(deviceAddressSchema),
+  key: optionalText(deviceKeySchema),
+  "current-key": optionalText(deviceKeySchema),
+  user: optionalText(userIdSchema),
+  mqtt: brokerUrlsFlag,
+  stack: single(z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)])).optional(),
+  mac: optionalText(macAddressSchema),
+  uuid: optionalText(uuidSchema),
+  json: z.boolean().default(false),
+};
+
+export const infoFlagsSchema = z.object({
+  ...sharedShape,
+  "show-password": z.boolean().default(false),
+  "wifi-list": z.boolean().default(false),
+});
+export type InfoFlags = z.output<typeof infoFlagsSchema>;
+
+export const setupFlagsSchema = z
+  .object({
+    ...sharedShape,
+    key: optionalText(newDeviceKeySchema),
+    "wifi-ssid": optionalText(ssidSchema),
+    "wifi-pass": optionalText(wifiPasswordSchema),
+    "wifi-bssid": optionalText(macAddressSchema),
+    "wifi-channel": optionalText(channelFlag),
+    "wifi-encryption": optionalText(
+      enumOrNumber(WifiEncryption, 8, "must be 0 to 8 or a name such as WPA2PSK (6)"),
+    ),
+    "wifi-cipher": optionalText(enumOrNumber(WifiCipher, 4, "must be 0 to 4 or a name such as AES (3)")),
+    wifi: z.boolean().default(true),
+    "set-time": z.boolean().default(false),
+    timezone: optionalText(timezoneSchema),
+    name: optionalText(deviceNameSchema),
+    "auth-mode": optionalText(authModeSchema),
+    ca: optionalText(z.string().trim().min(1, "needs the path of the broker's CA certificate (PEM)")),
+    mysql: optionalText(mysqlUrlSchema),
+    timeout: optionalText(
+      z
+        .string()
+        .trim()
+        .regex(/^\d+$/, "must be a number of seconds")
+        .transform(Number)
+        .pipe(z.number().min(1, "must be at least 1 second").max(3600, "must be at most 3600 seconds")),
+    ),
+    wait: z.boolean().default(true),
+  })
+  .superRefine((flags, ctx) => {
+    const wifiFlags = [
+      "wifi-ssid",
+      "wifi-pass",
+      "wifi-bssid",
+      "wifi-channel",
+      "wifi-encryption",
+      "wifi-cipher",
+    ] as const;
+    if (flags.timezone !== undefined && !flags["set-time"]) {
+      ctx.addIssue({ code: "custom", path: ["timezone"], message: "does nothing without --set-time" });
+    }
+    if (!flags.wifi) {
+      for (const flag of wifiFlags) {
+        if (flags[flag] !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [flag],
+            message: "does nothing with --no-wifi; drop one of them",
+          });
+        }
+      }
+      return;
+    }
+    if (flags["wifi-ssid"] === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["wifi-ssid"],
+        message:
+          "is required: the 2.4 GHz network the device should join (or --no-wifi for a device already on it)",
+      });
+    }
+    if (flags["wifi-pass"] === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["wifi-pass"],
+        message: "is required: that network's password (8 to 64 characters)",
+      });
+    }
+  });
+export type SetupFlags = z.output<typeof setupFlagsSchema>;
+
+export const devicesFlagsSchema = z.object({
+  mysql: optionalText(mysqlUrlSchema),
+  stack: single(z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)])).optional(),
+  json: z.boolean().default(false),
+});
+export type DevicesFlags = z.output<typeof devicesFlagsSchema>;
+
+export function validateFlags<S extends z.ZodType>(schema: S, raw: Record<string, unknown>): z.output<S> {
+  const { _: _positional, help: _help, ...flags } = raw;
+  const parsed = schema.safeParse(flags);
+  if (!parsed.success) throw new UsageError(formatIssues(parsed.error));
+  return parsed.data;
+}
+
+/** Everything `setup` needs, merged from the flags and the stack outputs (flags win). */
+export interface SetupSettings {
+  device: DeviceAddress;
+  /** What requests are signed with until Config.Key: the device's current key. */
+  signingKey: string;
+  key: string;
+  userId: string;
+  brokers: [BrokerAddress, BrokerAddress];
+  /** The first broker as written, for this machine's own connection (it honours mqtt:// vs mqtts://). */
+  brokerUrl: string;
+  caPem?: string;
+  authMode: AuthMode;
+  mysql?: MysqlSettings;
+  wifi?: WifiNetwork;
+  /** The user gave bssid/channel/encryption/cipher: do not replace them with the device's scan. */
+  wifiDetailsGiven: boolean;
+  timezone?: string;
+  name?: string;
+  expected: { mac?: string; uuid?: string };
+  recordInStack: boolean;
+  wait: boolean;
+  timeoutMs: number;
+}
+
+export const DEFAULT_ONLINE_TIMEOUT_SECONDS = 180;
+
+async function readCa(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`--ca: cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!text.includes("BEGIN CERTIFICATE")) throw new UsageError(`--ca: ${path} is not a PEM certificate`);
+  return text;
+}
+
+function hostTimezone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+export async function resolveSetupSettings(
+  flags: SetupFlags,
+  outputs?: StackOutputs,
+): Promise<SetupSettings> {
+  const missing: string[] = [];
+  const brokerUrls = flags.mqtt.length > 0 ? flags.mqtt : (outputs?.brokerUrls ?? []);
+  if (brokerUrls.length === 0) missing.push("--mqtt mqtts://<broker host>:<port>");
+  const key = flags.key ?? outputs?.deviceKey;
+  if (key === undefined) missing.push("--key <the key devices sign with, 16+ characters>");
+  const userId = flags.user ?? outputs?.userId;
+  if (userId === undefined) missing.push("--user <numeric user id>");
+  const authMode = flags["auth-mode"] ?? outputs?.authMode ?? "anonymous";
+  const mysql = flags.mysql ?? outputs?.mysql;
+  if (authMode === "mysql" && !mysql) missing.push("--mysql mysql://user:password@host:port/database");
+  if (flags.wait && flags.ca === undefined && !outputs?.caCertificatePem && brokerUrls.some(isTls)) {
+    missing.push("--ca <broker CA certificate file> (to watch the device come online; or --no-wait)");
+  }
+  if (missing.length > 0) {
+    throw new UsageError(
+      `${outputs ? "the stack outputs and flags" : "without the stack (--no-stack), the flags"} do not say:\n` +
+        missing.map((item) => `  ${item}`).join("\n"),
+    );
+  }
+  const caPem = flags.ca !== undefined ? await readCa(flags.ca) : outputs?.caCertificatePem;
+  const wifi: WifiNetwork | undefined =
+    flags.wifi && flags["wifi-ssid"] !== undefined && flags["wifi-pass"] !== undefined
+      ? withoutUndefined({
+          ssid: flags["wifi-ssid"],
+          password: flags["wifi-pass"],
+          bssid: flags["wifi-bssid"],
+          channel: flags["wifi-channel"],
+          encryption: flags["wifi-encryption"],
+          cipher: flags["wifi-cipher"],
+        })
+      : undefined;
+  return {
+    device: flags.ip,
+    signingKey: flags["current-key"] ?? (key as string),
+    key: key as string,
+    userId: userId as string,
+    brokers: brokerPairSchema.parse(brokerUrls),
+    brokerUrl: brokerUrls[0] as string,
+    ...(caPem ? { caPem } : {}),
+    authMode,
+    ...(authMode === "mysql" && mysql ? { mysql } : {}),
+    ...(wifi ? { wifi } : {}),
+    wifiDetailsGiven: ["wifi-bssid", "wifi-channel", "wifi-encryption", "wifi-cipher"].some(
+      (flag) => flags[flag as keyof SetupFlags] !== undefined,
+    ),
+    ...(flags["set-time"] ? { timezone: flags.timezone ?? hostTimezone() } : {}),
+    ...(flags.name ? { name: flags.name } : {}),
+    expected: withoutUndefined({ mac: flags.mac, uuid: flags.uuid }),
+    recordInStack: outputs !== undefined,
+    wait: flags.wait,
+    timeoutMs: (flags.timeout ?? DEFAULT_ONLINE_TIMEOUT_SECONDS) * 1000,
+  };
+}
+
+function isTls(url: string): boolean {
+  return !/^mqtt:\/\//i.test(url.trim());
+}
+
+export function withoutUndefined<T extends Record<string, unknown>>(
+  value: T,
+): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
+}

@@ -1,0 +1,125 @@
+import { randomBytes } from "node:crypto";
+import type { Connection } from "mysql2/promise";
+import { DeviceClient } from "../meross/device-client.ts";
+import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages.ts";
+import { recordStackDevice } from "../stack/devices.ts";
+import type { PulumiRunner } from "../stack/pulumi-cli.ts";
+import { controllerAccount, deviceAccount } from "../store/accounts.ts";
+import { revokeAccount, upsertAccount } from "../store/database.ts";
+import { offlineAdvice } from "./advice.ts";
+import { connectDatabase } from "./database.ts";
+import { DeviceOfflineError } from "./exit-codes.ts";
+import { OnlineTimeoutError, waitForDeviceOnline } from "./online.ts";
+import type { DeviceAddress, SetupSettings } from "./options.ts";
+import { type RunSetupOptions, runSetup, type SetupResult } from "./setup.ts";
+
+/**
+ * The real services behind the setup plan: the device over HTTP, MySQL through lib/store, the stack
+ * config through lib/stack, and the broker through MQTT.js. The script only parses and prints.
+ */
+
+export function openDeviceClient(address: DeviceAddress, key: string): DeviceClient {
+  return new DeviceClient({ ip: address.host, port: address.port, key });
+}
+
+export interface ProvisionOptions extends RunSetupOptions {
+  /** The stack to record the device in; required when settings.recordInStack. */
+  pulumi?: PulumiRunner;
+  onHandOff?: (message: string) => void;
+}
+
+export async function provisionDevice(
+  settings: SetupSettings,
+  options: ProvisionOptions = {},
+): Promise<SetupResult> {
+  const conn = settings.mysql ? await connectDatabase(settings.mysql) : undefined;
+  try {
+    return await runSetup(
+      settings,
+      {
+        openDevice: (key) => openDeviceClient(settings.device, key),
+        ...(conn
+          ? {
+              registerCredentials: async (device) => {
+                const outcome = await upsertAccount(
+                  conn,
+                  deviceAccount(device, settings.key, settings.userId),
+                );
+                return `${device.mac} ${outcome}`;
+              },
+            }
+          : {}),
+        ...(settings.recordInStack && options.pulumi
+          ? {
+              recordInStack: async (device) => {
+                const outcome = await recordStackDevice(options.pulumi as PulumiRunner, device);
+                return `"${device.name}" ${outcome}`;
+              },
+            }
+          : {}),
+        waitOnline: (device) => watchDevice(settings, device, conn),
+        ...(options.onHandOff ? { onHandOff: options.onHandOff } : {}),
+      },
+      options,
+    );
+  } finally {
+    await conn?.end();
+  }
+}
+
+/**
+ * On the mysql broker the watcher needs a login: a controller account made for this one wait, with a
+ * random password, removed afterwards (a leftover one is harmless and `pulumi up` drops it).
+ */
+async function watchDevice(settings: SetupSettings, device: SystemAllSummary, conn: Connection | undefined) {
+  const login = conn
+    ? controllerAccount(`provision-${randomBytes(4).toString("hex")}`, randomBytes(18).toString("base64url"))
+    : undefined;
+  if (conn && login) await upsertAccount(conn, login);
+  try {
+    return await waitForDeviceOnline(device, {
+      brokerUrl: settings.brokerUrl,
+      ...(settings.caPem ? { caPem: settings.caPem } : {}),
+      ...(login ? { username: login.username, password: login.password } : {}),
+      key: settings.key,
+      userId: settings.userId,
+      timeoutMs: settings.timeoutMs,
+    });
+  } catch (error) {
+    if (!(error instanceof OnlineTimeoutError)) throw error;
+    throw new DeviceOfflineError(
+      `${error.message}.\n\n${offlineAdvice({
+        observation: error.observation,
+        brokerUrl: settings.brokerUrl,
+        broker: settings.brokers[0],
+        authMode: settings.authMode,
+        macAddress: device.macAddress,
+        ...(settings.wifi ? { ssid: settings.wifi.ssid } : {}),
+      })}`,
+    );
+  } finally {
+    if (conn && login) await revokeAccount(conn, login.username).catch(() => undefined);
+  }
+}
+
+export interface DeviceInfo {
+  systemAll: SystemAllSummary;
+  abilities: Record<string, unknown>;
+  wifiList?: WifiAccessPoint[];
+}
+
+/** `info`: read-only — System.All, Ability, and with `wifiList` the networks it sees (after ECDHE when it encrypts). */
+export async function readDeviceInfo(
+  address: DeviceAddress,
+  key: string,
+  options: { wifiList: boolean },
+): Promise<DeviceInfo> {
+  const device = openDeviceClient(address, key);
+  const systemAll = await device.getSystemAll();
+  const abilities = await device.getAbilities();
+  if (!options.wifiList) return { systemAll, abilities };
+  if (Namespace.EncryptEcdhe in abilities) {
+    await device.exchangeKeys({ uuid: systemAll.uuid, macAddress: systemAll.macAddress, key });
+  }
+  return { systemAll, abilities, wifiList: await device.getWifiList() };
+}

@@ -1,0 +1,309 @@
+import { deviceNameSchema } from "../config/stack.ts";
+import { type BrokerAddress, formatBroker } from "../meross/broker-url.ts";
+import { DeviceError, ProtocolError, WrongKeyError } from "../meross/envelope.ts";
+import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
+import {
+  type KeySettings,
+  Namespace,
+  type SystemAllSummary,
+  type WifiAccessPoint,
+  type WifiNetwork,
+} from "../meross/messages.ts";
+import type { WifixIdentity } from "../meross/wifi.ts";
+import type { StackDevice } from "../stack/devices.ts";
+import { DeviceMismatchError } from "./exit-codes.ts";
+import { type SetupSettings, withoutUndefined } from "./options.ts";
+import { executePlan, type PlannedStep, type StepEvent, type StepOutcome, StepSkipped } from "./steps.ts";
+
+/** What setup asks of the device: the DeviceClient's methods, so tests can stand in for it. */
+export interface SetupDevice {
+  getSystemAll(): Promise<SystemAllSummary>;
+  getAbilities(): Promise<Record<string, unknown>>;
+  exchangeKeys(identity: { uuid: string; macAddress: string; key: string }): Promise<unknown>;
+  getWifiList(): Promise<WifiAccessPoint[]>;
+  setTime(timezone: string, now?: Date): Promise<unknown>;
+  setKey(settings: KeySettings): Promise<unknown>;
+  setWifi(network: WifiNetwork, options?: { wifix?: WifixIdentity }): Promise<unknown>;
+}
+
+export type SetupStepId =
+  | "read-device"
+  | "read-abilities"
+  | "exchange-keys"
+  | "scan-wifi"
+  | "set-time"
+  | "register-credentials"
+  | "record-in-stack"
+  | "set-key"
+  | "set-wifi"
+  | "wait-online";
+
+export interface SetupPlanOptions {
+  authMode: SetupSettings["authMode"];
+  wifi?: { ssid: string };
+  scanWifi: boolean;
+  timezone?: string;
+  recordInStack: boolean;
+  brokers: [BrokerAddress, BrokerAddress];
+  wait: boolean;
+}
+
+/**
+ * The order follows protocol §6: read the device, exchange keys when it encrypts, optional Wi-Fi
+ * scan and clock, then — only once every read-only step has worked — write the broker's side
+ * (MySQL row, stack config) BEFORE the device's side (Config.Key, Wi-Fi), so a device that reboots
+ * onto the broker always finds its credentials there.
+ */
+export function planSetup(options: SetupPlanOptions): PlannedStep<SetupStepId>[] {
+  const [first, second] = options.brokers;
+  const brokers =
+    first.host === second.host && first.port === second.port
+      ? formatBroker(first)
+      : `${formatBroker(first)} and ${formatBroker(second)}`;
+  const steps: (PlannedStep<SetupStepId> | false)[] = [
+    { id: "read-device", title: "Read the device (System.All)" },
+    { id: "read-abilities", title: "Read its abilities (System.Ability)" },
+    { id: "exchange-keys", title: "Exchange encryption keys when it asks for them (Encrypt.ECDHE)" },
+    options.wifi !== undefined &&
+      options.scanWifi && {
+        id: "scan-wifi",
+        title: `Look for "${options.wifi.ssid}" in its Wi-Fi scan (Config.WifiList)`,
+      },
+    options.timezone !== undefined && {
+      id: "set-time",
+      title: `Set its clock and time zone ${options.timezone} (System.Time)`,
+    },
+    options.authMode === "mysql" && {
+      id: "register-credentials",
+      title: "Register its MQTT login and ACL in MySQL",
+    },
+    options.recordInStack && { id: "record-in-stack", title: "Record it in the stack config (devices)" },
+    { id: "set-key", title: `Point it at the broker ${brokers} (Config.Key)` },
+    options.wifi !== undefined && {
+      id: "set-wifi",
+      title: `Send it the Wi-Fi settings for "${options.wifi.ssid}" (Config.WifiX or Config.Wifi)`,
+    },
+    options.wait && { id: "wait-online", title: "Wait for it to connect to the broker and publish" },
+  ];
+  return steps.filter((step): step is PlannedStep<SetupStepId> => step !== false);
+}
+
+export interface OnlineReport {
+  /** The device's own System.All as it answered over MQTT, when it did. */
+  systemAll?: SystemAllSummary;
+  /** What arrived first from the device: `<method> <namespace>`. */
+  firstMessage: string;
+  seconds: number;
+}
+
+/** The side effects beyond the device, injected so the same plan runs in tests and for real. */
+export interface SetupServices {
+  /** A client for the device that signs with `key`. */
+  openDevice: (key: string) => SetupDevice;
+  registerCredentials?: (device: StackDevice) => Promise<string>;
+  recordInStack?: (device: StackDevice) => Promise<string>;
+  waitOnline?: (device: SystemAllSummary) => Promise<OnlineReport>;
+  /** Said once the Wi-Fi settings went out and the device reboots (or, with --no-wifi, must be power-cycled). */
+  onHandOff?: (message: string) => void;
+}
+
+export interface SetupResult {
+  device: SystemAllSummary;
+  name: string;
+  wifiNamespace?: string;
+  /** The network as sent, without its password. */
+  wifi?: Omit<WifiNetwork, "password">;
+  online?: OnlineReport;
+  completed: SetupStepId[];
+}
+
+/** The name the device gets when the user gives none: its type and the end of its MAC, e.g. `mss310-b62c49`. */
+export function defaultDeviceName(device: Pick<SystemAllSummary, "type" | "macAddress">): string {
+  const suffix = device.macAddress
+    .replace(/[^0-9a-f]/gi, "")
+    .slice(-6)
+    .toLowerCase();
+  const type =
+    device.type
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-+|-+$/g, "") || "meross";
+  return deviceNameSchema.parse(`${type}-${suffix}`);
+}
+
+/** The access point to use for `ssid`: the strongest one the device saw, if any. */
+export function pickAccessPoint(accessPoints: WifiAccessPoint[], ssid: string): WifiAccessPoint | undefined {
+  return accessPoints
+    .filter((accessPoint) => accessPoint.ssid === ssid)
+    .sort((a, b) => (b.signal ?? 0) - (a.signal ?? 0))[0];
+}
+
+export function checkIdentity(device: SystemAllSummary, expected: SetupSettings["expected"]): void {
+  const mac = macAddressSchema.safeParse(device.macAddress);
+  const uuid = uuidSchema.safeParse(device.uuid);
+  if (!mac.success || !uuid.success) {
+    throw new ProtocolError(
+      `the device reported MAC ${JSON.stringify(device.macAddress)} and uuid ${JSON.stringify(device.uuid)}, ` +
+        "which are not a MAC address and a 32-hex uuid; is this a Meross device?",
+    );
+  }
+  if (expected.mac !== undefined && mac.data !== expected.mac) {
+    throw new DeviceMismatchError(
+      `the device at this address has MAC ${mac.data}, not ${expected.mac} (--mac); nothing was changed. ` +
+        "Check --ip, or that you joined the right Meross_* network.",
+    );
+  }
+  if (expected.uuid !== undefined && uuid.data !== expected.uuid) {
+    throw new DeviceMismatchError(
+      `the device at this address has uuid ${uuid.data}, not ${expected.uuid} (--uuid); nothing was changed.`,
+    );
+  }
+}
+
+export interface RunSetupOptions {
+  onEvent?: (event: StepEvent<SetupStepId>) => void;
+  around?: (step: PlannedStep<SetupStepId>, action: () => Promise<StepOutcome>) => Promise<StepOutcome>;
+}
+
+/** Runs the whole setup; a failure is a SetupStepError naming the step and what had completed. */
+export async function runSetup(
+  settings: SetupSettings,
+  services: SetupServices,
+  options: RunSetupOptions = {},
+): Promise<SetupResult> {
+  const plan = planSetup({
+    authMode: settings.authMode,
+    ...(settings.wifi ? { wifi: settings.wifi } : {}),
+    scanWifi: !settings.wifiDetailsGiven,
+    ...(settings.timezone ? { timezone: settings.timezone } : {}),
+    recordInStack: settings.recordInStack,
+    brokers: settings.brokers,
+    wait: settings.wait,
+  });
+  let device = services.openDevice(settings.signingKey);
+  let identity: SystemAllSummary | undefined;
+  let abilities: Record<string, unknown> = {};
+  let wifi = settings.wifi;
+  let wifiNamespace: string | undefined;
+  let online: OnlineReport | undefined;
+  let name = settings.name;
+
+  const known = (): SystemAllSummary => {
+    if (!identity) throw new Error("the device has not been read yet");
+    return identity;
+  };
+  const stackDevice = (): StackDevice => {
+    const { macAddress, uuid } = known();
+    return {
+      name: name as string,
+      mac: macAddressSchema.parse(macAddress),
+      uuid: uuidSchema.parse(uuid),
+    };
+  };
+
+  const completed = await executePlan(
+    plan,
+    {
+      "read-device": async () => {
+        let note = "";
+        try {
+          identity = await device.getSystemAll();
+        } catch (error) {
+          // An earlier run that got past Config.Key left the device on the new key: carry on with it.
+          if (!(error instanceof WrongKeyError) || settings.signingKey === settings.key) throw error;
+          device = services.openDevice(settings.key);
+          identity = await device.getSystemAll();
+          note = " (it already has the new key from an earlier run)";
+        }
+        checkIdentity(identity, settings.expected);
+        name ??= defaultDeviceName(identity);
+        return `${identity.type} ${identity.macAddress} uuid ${identity.uuid}, will be named "${name}"${note}`;
+      },
+      "read-abilities": async () => {
+        abilities = await device.getAbilities();
+        return `${Object.keys(abilities).length} namespaces`;
+      },
+      "exchange-keys": async () => {
+        if (!(Namespace.EncryptEcdhe in abilities))
+          return new StepSkipped("it does not encrypt its HTTP API");
+        const { uuid, macAddress } = known();
+        await device.exchangeKeys({ uuid, macAddress, key: settings.signingKey });
+        return "requests are encrypted from here on";
+      },
+      "scan-wifi": async () => {
+        if (!wifi) return new StepSkipped("no Wi-Fi settings");
+        let accessPoints: WifiAccessPoint[];
+        try {
+          accessPoints = await device.getWifiList();
+        } catch (error) {
+          if (error instanceof DeviceError || error instanceof ProtocolError) {
+            return new StepSkipped(
+              `it did not list networks (${error.message}); sending the SSID and password only`,
+            );
+          }
+          throw error;
+        }
+        const accessPoint = pickAccessPoint(accessPoints, wifi.ssid);
+        if (!accessPoint) {
+          return new StepSkipped(
+            `it does not see "${wifi.ssid}" (hidden, out of range, or 5 GHz only?); sending the SSID and password only`,
+          );
+        }
+        const { bssid, channel, encryption, cipher } = accessPoint;
+        wifi = { ...wifi, bssid, ...withoutUndefined({ channel, encryption, cipher }) };
+        return `found: bssid ${bssid}, channel ${channel ?? "?"}, encryption ${encryption ?? "?"}, cipher ${cipher ?? "?"}`;
+      },
+      "set-time": async () => {
+        await device.setTime(settings.timezone as string);
+        return undefined;
+      },
+      "register-credentials": async () => {
+        if (!services.registerCredentials)
+          throw new Error("no credential store was given for the mysql variant");
+        return services.registerCredentials(stackDevice());
+      },
+      "record-in-stack": async () => {
+        if (!services.recordInStack) throw new Error("no stack to record the device in");
+        return services.recordInStack(stackDevice());
+      },
+      "set-key": async () => {
+        await device.setKey({ userId: settings.userId, key: settings.key, brokers: settings.brokers });
+        if (!settings.wifi) {
+          services.onHandOff?.(
+            "The device keeps its current broker connection until it restarts: unplug it and plug it back in now.",
+          );
+        }
+        return `user id ${settings.userId}`;
+      },
+      "set-wifi": async () => {
+        const { type, uuid, macAddress } = known();
+        const wifix = Namespace.ConfigWifiX in abilities;
+        wifiNamespace = wifix ? Namespace.ConfigWifiX : Namespace.ConfigWifi;
+        await device.setWifi(wifi as WifiNetwork, wifix ? { wifix: { type, uuid, macAddress } } : {});
+        services.onHandOff?.(
+          `The device now restarts and joins "${(wifi as WifiNetwork).ssid}"; its Meross_* network disappears. ` +
+            "Reconnect this computer to your normal network.",
+        );
+        return `sent as ${wifiNamespace}`;
+      },
+      "wait-online": async () => {
+        if (!services.waitOnline) throw new Error("no broker to watch");
+        online = await services.waitOnline(known());
+        return `first message after ${online.seconds} s: ${online.firstMessage}`;
+      },
+    },
+    options,
+  );
+  return {
+    device: known(),
+    name: name as string,
+    ...(wifiNamespace ? { wifiNamespace } : {}),
+    ...(wifi ? { wifi: withoutPassword(wifi) } : {}),
+    ...(online ? { online } : {}),
+    completed,
+  };
+}
+
+function withoutPassword({ password: _password, ...network }: WifiNetwork): Omit<WifiNetwork, "password"> {
+  return network;
+}

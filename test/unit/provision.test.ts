@@ -1,0 +1,409 @@
+import { describe, expect, it } from "vitest";
+import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
+import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../../lib/meross/messages.ts";
+import { failureAdvice, offlineAdvice } from "../../lib/provision/advice.ts";
+import { EXIT, exitCodeFor } from "../../lib/provision/exit-codes.ts";
+import {
+  INFO_FLAGS,
+  resolveSetupSettings,
+  SETUP_FLAGS,
+  type SetupFlags,
+  setupFlagsSchema,
+  UsageError,
+  validateFlags,
+} from "../../lib/provision/options.ts";
+import { defaultDeviceName, planSetup, runSetup, type SetupDevice } from "../../lib/provision/setup.ts";
+import { SetupStepError } from "../../lib/provision/steps.ts";
+import { describeDevice, formatDescription } from "../../lib/provision/summary.ts";
+import type { StackOutputs } from "../../lib/stack/outputs.ts";
+
+const KEY = "0123456789abcdef0123";
+const BROKER = { host: "192.168.1.10", port: 8883 };
+const VALID = {
+  ip: "10.10.10.1",
+  wifi: true,
+  wait: true,
+  "wifi-ssid": "Home",
+  "wifi-pass": "correct horse",
+  mqtt: "mqtts://192.168.1.10:8883",
+  user: "1234",
+  key: KEY,
+  stack: false,
+};
+
+const OUTPUTS: StackOutputs = {
+  brokerUrls: ["mqtts://broker.home.arpa:8883"],
+  caCertificatePem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+  userId: "42",
+  deviceKey: "stack-key-0123456789",
+  authMode: "mysql",
+  mysql: { host: "127.0.0.1", port: 13306, user: "root", password: "pw", database: "meross" },
+};
+
+function usageMessage(raw: Record<string, unknown>): string {
+  try {
+    validateFlags(setupFlagsSchema, raw);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a UsageError");
+}
+
+describe("setup flags", () => {
+  it.each([
+    [{ "wifi-ssid": "" }, /--wifi-ssid: must be 1 to 32 bytes/],
+    [{ "wifi-ssid": "é".repeat(17) }, /--wifi-ssid: must be 1 to 32 bytes/],
+    [{ "wifi-pass": "short" }, /--wifi-pass: must be 8 to 64/],
+    [{ "wifi-pass": "x".repeat(65) }, /--wifi-pass: must be 8 to 64/],
+    [{ mqtt: "http://broker:80" }, /--mqtt: .*scheme http:/],
+    [{ mqtt: "broker.home.arpa" }, /--mqtt: .*needs a port/],
+    [{ ip: "10.10.10.300" }, /--ip: must be the device's IPv4 address/],
+    [{ mac: "48:e1:e9:zz:2c:49" }, /--mac: must be a MAC address/],
+    [{ uuid: "1234" }, /--uuid: must be the device uuid: 32 hex digits/],
+    [{ key: "short" }, /--key: must be at least 16 characters/],
+    [{ user: "-1" }, /--user: must be a number/],
+    [{ "wifi-channel": "14" }, /--wifi-channel: must be a 2.4 GHz channel/],
+    [{ "wifi-encryption": "WPA9" }, /--wifi-encryption: must be 0 to 8/],
+    [{ name: "-bad" }, /--name: must be 1 to 64/],
+    [{ ip: ["10.10.10.1", "10.10.10.2"] }, /--ip: give it once/],
+    [{ timezone: "Mars/Olympus" }, /--timezone: must be an IANA time zone/],
+    [{ mysql: "postgres://u:p@h/db" }, /--mysql: must look like mysql:\/\//],
+  ])("rejects %j naming the flag", (override, message) => {
+    expect(usageMessage({ ...VALID, "set-time": true, ...override })).toMatch(message);
+  });
+
+  it("never echoes the Wi-Fi password or the key", () => {
+    const message = usageMessage({ ...VALID, "wifi-pass": "hunter2", key: "tooshortsecret" });
+    expect(message).not.toMatch(/hunter2|tooshortsecret/);
+  });
+
+  it("requires the network unless --no-wifi, and refuses Wi-Fi flags with --no-wifi", () => {
+    expect(usageMessage({ ...VALID, "wifi-ssid": undefined })).toMatch(/--wifi-ssid: is required/);
+    expect(usageMessage({ ...VALID, wifi: false })).toMatch(/--wifi-ssid: does nothing with --no-wifi/);
+    const flags = validateFlags(setupFlagsSchema, {
+      ...VALID,
+      wifi: false,
+      "wifi-ssid": undefined,
+      "wifi-pass": undefined,
+    });
+    expect(flags.wifi).toBe(false);
+  });
+
+  it("takes Wi-Fi enums by name or number, and a BSSID in any spelling", () => {
+    const flags = validateFlags(setupFlagsSchema, {
+      ...VALID,
+      "wifi-encryption": "wpa2psk",
+      "wifi-cipher": "3",
+      "wifi-bssid": "2C-6E-A4-55-C6-47",
+      "wifi-channel": "11",
+    });
+    expect(flags).toMatchObject({
+      "wifi-encryption": 6,
+      "wifi-cipher": 3,
+      "wifi-bssid": "2c:6e:a4:55:c6:47",
+      "wifi-channel": 11,
+    });
+  });
+
+  it("keeps flag values that look like numbers as strings in the zx minimist spec", () => {
+    for (const flag of ["key", "current-key", "user"]) expect(INFO_FLAGS.string).toContain(flag);
+    for (const flag of ["wifi-pass", "wifi-ssid", "key", "user", "mqtt"])
+      expect(SETUP_FLAGS.string).toContain(flag);
+  });
+});
+
+describe("merging flags with the stack outputs", () => {
+  it("takes the stack's values, lets flags win, and doubles a single broker", async () => {
+    const fromStack = validateFlags(setupFlagsSchema, {
+      ...VALID,
+      mqtt: undefined,
+      user: undefined,
+      key: undefined,
+      stack: undefined,
+    });
+    const settings = await resolveSetupSettings(fromStack, OUTPUTS);
+    expect(settings).toMatchObject({
+      brokers: [
+        { host: "broker.home.arpa", port: 8883 },
+        { host: "broker.home.arpa", port: 8883 },
+      ],
+      userId: "42",
+      key: OUTPUTS.deviceKey,
+      signingKey: OUTPUTS.deviceKey,
+      authMode: "mysql",
+      mysql: OUTPUTS.mysql,
+      recordInStack: true,
+    });
+    const overridden = await resolveSetupSettings(
+      validateFlags(setupFlagsSchema, { ...VALID, "current-key": "", mqtt: ["a.lan:8883", "b.lan:8884"] }),
+      OUTPUTS,
+    );
+    expect(overridden).toMatchObject({
+      brokers: [
+        { host: "a.lan", port: 8883 },
+        { host: "b.lan", port: 8884 },
+      ],
+      userId: "1234",
+      key: KEY,
+      signingKey: "",
+    });
+  });
+
+  it("lists every missing value when the stack is not used", async () => {
+    const flags = validateFlags(setupFlagsSchema, {
+      ...VALID,
+      mqtt: undefined,
+      key: undefined,
+      "auth-mode": "mysql",
+    }) as SetupFlags;
+    await expect(resolveSetupSettings(flags)).rejects.toThrow(/--mqtt[\s\S]*--key[\s\S]*--mysql/);
+  });
+});
+
+describe("the setup plan", () => {
+  const ids = (options: Partial<Parameters<typeof planSetup>[0]>) =>
+    planSetup({
+      authMode: "mysql",
+      wifi: { ssid: "Home" },
+      scanWifi: true,
+      recordInStack: true,
+      brokers: [BROKER, BROKER],
+      wait: true,
+      ...options,
+    }).map((step) => step.id);
+
+  it("reads first, writes the broker side before the device side, and waits last", () => {
+    expect(ids({ timezone: "Europe/Dublin" })).toEqual([
+      "read-device",
+      "read-abilities",
+      "exchange-keys",
+      "scan-wifi",
+      "set-time",
+      "register-credentials",
+      "record-in-stack",
+      "set-key",
+      "set-wifi",
+      "wait-online",
+    ]);
+  });
+
+  it("leaves out what the options do not ask for", () => {
+    expect(ids({ authMode: "anonymous", recordInStack: false, wifi: undefined, wait: false })).toEqual([
+      "read-device",
+      "read-abilities",
+      "exchange-keys",
+      "set-key",
+    ]);
+    expect(ids({ scanWifi: false })).not.toContain("scan-wifi");
+  });
+});
+
+const LEGACY: SystemAllSummary = {
+  type: "mss310",
+  subType: "us",
+  chipType: "mt7682",
+  hardwareVersion: "2.0.0",
+  firmwareVersion: "2.1.17",
+  uuid: "2307065833780651200148e1e9cf4534",
+  macAddress: "48:e1:e9:cf:45:34",
+  innerIp: "10.10.10.1",
+  userId: "0",
+  raw: {},
+};
+
+const HOME_AP: WifiAccessPoint = {
+  ssid: "Home",
+  bssid: "2c:6e:a4:55:c6:47",
+  signal: 90,
+  channel: 3,
+  encryption: 6,
+  cipher: 3,
+};
+
+/** Records every call; `fail` makes one method throw. */
+function fakeDevice(options: {
+  abilities?: string[];
+  fail?: Partial<Record<keyof SetupDevice, Error>>;
+  wifiList?: WifiAccessPoint[];
+  keys?: string[];
+}) {
+  const calls: string[] = [];
+  const open = (key: string): SetupDevice => {
+    options.keys?.push(key);
+    const record = async <T>(name: keyof SetupDevice, detail: string, value: T): Promise<T> => {
+      calls.push(`${name}${detail}`);
+      const failure = options.fail?.[name];
+      if (failure) throw failure;
+      return value;
+    };
+    return {
+      getSystemAll: () => record("getSystemAll", ` ${key}`, LEGACY),
+      getAbilities: () =>
+        record(
+          "getAbilities",
+          "",
+          Object.fromEntries((options.abilities ?? []).map((namespace) => [namespace, {}])),
+        ),
+      exchangeKeys: () => record("exchangeKeys", "", undefined),
+      getWifiList: () => record("getWifiList", "", options.wifiList ?? [HOME_AP]),
+      setTime: (zone) => record("setTime", ` ${zone}`, undefined),
+      setKey: (settings) => record("setKey", ` ${settings.userId} ${settings.brokers[1].host}`, undefined),
+      setWifi: (network, wifi) =>
+        record(
+          "setWifi",
+          ` ${JSON.stringify({ ...network, password: "***" })}${wifi?.wifix ? " wifix" : ""}`,
+          undefined,
+        ),
+    };
+  };
+  return { calls, open };
+}
+
+async function settingsFor(override: Record<string, unknown> = {}) {
+  return resolveSetupSettings(
+    validateFlags(setupFlagsSchema, { ...VALID, "auth-mode": "anonymous", wait: false, ...override }),
+  );
+}
+
+describe("running the setup", () => {
+  it("fills bssid/channel/encryption/cipher from the device's scan and uses Config.Wifi on legacy firmware", async () => {
+    const device = fakeDevice({});
+    const result = await runSetup(await settingsFor(), { openDevice: device.open });
+    expect(device.calls).toEqual([
+      `getSystemAll ${KEY}`,
+      "getAbilities",
+      "getWifiList",
+      "setKey 1234 192.168.1.10",
+      'setWifi {"ssid":"Home","password":"***","bssid":"2c:6e:a4:55:c6:47","channel":3,"encryption":6,"cipher":3}',
+    ]);
+    expect(result).toMatchObject({ name: "mss310-cf4534", wifiNamespace: Namespace.ConfigWifi });
+    expect(JSON.stringify(result)).not.toContain("correct horse");
+  });
+
+  it("exchanges keys and sends WifiX when the device lists them, and keeps the user's own Wi-Fi details", async () => {
+    const device = fakeDevice({ abilities: [Namespace.EncryptEcdhe, Namespace.ConfigWifiX] });
+    await runSetup(await settingsFor({ "wifi-channel": "6", "set-time": true, timezone: "Europe/Dublin" }), {
+      openDevice: device.open,
+    });
+    expect(device.calls).toEqual([
+      `getSystemAll ${KEY}`,
+      "getAbilities",
+      "exchangeKeys",
+      "setTime Europe/Dublin",
+      "setKey 1234 192.168.1.10",
+      'setWifi {"ssid":"Home","password":"***","channel":6} wifix',
+    ]);
+  });
+
+  it("sends the SSID alone when the scan does not show it", async () => {
+    const device = fakeDevice({ wifiList: [{ ...HOME_AP, ssid: "Other" }] });
+    const events: string[] = [];
+    await runSetup(
+      await settingsFor(),
+      { openDevice: device.open },
+      {
+        onEvent: (event) => events.push(`${event.step.id}:${event.status}`),
+      },
+    );
+    expect(device.calls.at(-1)).toBe('setWifi {"ssid":"Home","password":"***"}');
+    expect(events).toContain("scan-wifi:skipped");
+  });
+
+  it("registers and records the device before Config.Key, and stops there when Config.Key fails", async () => {
+    const order: string[] = [];
+    const device = fakeDevice({ fail: { setKey: new DeviceError(Namespace.ConfigKey, 5000, "busy") } });
+    const settings = { ...(await settingsFor()), authMode: "mysql" as const, recordInStack: true };
+    const failure = runSetup(settings, {
+      openDevice: device.open,
+      registerCredentials: async (d) => {
+        order.push(`register ${d.mac} ${d.name}`);
+        return "created";
+      },
+      recordInStack: async (d) => {
+        order.push(`record ${d.uuid}`);
+        return "added";
+      },
+    });
+    await expect(failure).rejects.toBeInstanceOf(SetupStepError);
+    const error = (await failure.catch((e) => e)) as SetupStepError<never>;
+    expect(error.step.id).toBe("set-key");
+    expect(error.completed).toEqual([
+      "read-device",
+      "read-abilities",
+      "scan-wifi",
+      "register-credentials",
+      "record-in-stack",
+    ]);
+    expect(order).toEqual([`register ${LEGACY.macAddress} mss310-cf4534`, `record ${LEGACY.uuid}`]);
+    expect(device.calls).not.toContainEqual(expect.stringMatching(/^setWifi/));
+    expect(exitCodeFor(error)).toBe(EXIT.deviceRefused);
+    expect(failureAdvice(error as never)).toMatch(/MySQL login is registered.*safe to repeat/s);
+  });
+
+  it("refuses a device that is not the one --mac names before changing anything", async () => {
+    const device = fakeDevice({});
+    const failure = runSetup(await settingsFor({ mac: "48:e1:e9:00:00:01" }), { openDevice: device.open });
+    await expect(failure).rejects.toThrow(/has MAC 48:e1:e9:cf:45:34, not 48:e1:e9:00:00:01/);
+    expect(device.calls).toEqual([`getSystemAll ${KEY}`]);
+    const error = await failure.catch((e) => e);
+    expect(exitCodeFor(error)).toBe(EXIT.deviceRefused);
+    expect(failureAdvice(error)).toMatch(/^Nothing was changed/);
+  });
+
+  it("carries on with the new key when an earlier run already set it", async () => {
+    const keys: string[] = [];
+    let first = true;
+    const device = fakeDevice({ keys });
+    const openDevice = (key: string) => {
+      const client = device.open(key);
+      if (!first) return client;
+      first = false;
+      return { ...client, getSystemAll: () => Promise.reject(new WrongKeyError(Namespace.SystemAll)) };
+    };
+    const result = await runSetup(await settingsFor({ "current-key": "old-key" }), { openDevice });
+    expect(keys).toEqual(["old-key", KEY]);
+    expect(result.completed).toContain("set-wifi");
+  });
+
+  it("reports a wrong key with exit code 4", async () => {
+    const device = fakeDevice({ fail: { getSystemAll: new WrongKeyError(Namespace.SystemAll) } });
+    const error = await runSetup(await settingsFor(), { openDevice: device.open }).catch((e) => e);
+    expect(exitCodeFor(error)).toBe(EXIT.wrongKey);
+  });
+});
+
+describe("what is printed", () => {
+  it("names the device after its type and MAC", () => {
+    expect(defaultDeviceName({ type: "MSS310", macAddress: "48:E1:E9:CF:45:34" })).toBe("mss310-cf4534");
+  });
+
+  it("hides the MQTT password unless asked, and shows the topics", () => {
+    const credentials = { key: "testkey", userId: "1234", basis: "test" };
+    const device = { ...LEGACY, macAddress: "34:29:8f:ff:ff:ff" };
+    const hidden = formatDescription(describeDevice(device, { credentials, showPassword: false }));
+    expect(hidden).toMatch(/MQTT username\s+34:29:8f:ff:ff:ff/);
+    expect(hidden).toMatch(/--show-password/);
+    expect(hidden).toContain(`/appliance/${LEGACY.uuid}/publish`);
+    expect(hidden).not.toContain("1234_");
+    const shown = describeDevice(device, { credentials, showPassword: true });
+    expect(shown.mqtt.password).toMatch(/^1234_[0-9a-f]{32}$/);
+  });
+
+  it("puts Wi-Fi first when the device never came online, and checks TLS with the exact host", () => {
+    const advice = offlineAdvice({
+      observation: { reachedBroker: true },
+      brokerUrl: "mqtts://broker.home.arpa:8883",
+      broker: { host: "broker.home.arpa", port: 8883 },
+      authMode: "mysql",
+      macAddress: LEGACY.macAddress,
+      ssid: "Home",
+    });
+    expect(advice).toMatch(/Wi-Fi: the device did not join "Home"[\s\S]*2\.4 GHz/);
+    expect(advice).toMatch(
+      /openssl s_client -connect broker\.home\.arpa:8883 -servername broker\.home\.arpa/,
+    );
+    expect(advice).toMatch(/devices\.mjs list/);
+    expect(advice).not.toMatch(/could not reach the broker/);
+  });
+});
