@@ -146,12 +146,15 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
     {
       onWifiConfigured(wifi) {
         const { ssid, bssid, channel, namespace } = wifi;
-        events.emit("wifi-configured", {
-          ssid,
-          namespace,
-          ...(bssid ? { bssid } : {}),
-          ...(channel ? { channel } : {}),
-        });
+        // After the request's own http-request event, so logs read in the device's order.
+        setImmediate(() =>
+          events.emit("wifi-configured", {
+            ssid,
+            namespace,
+            ...(bssid ? { bssid } : {}),
+            ...(channel ? { channel } : {}),
+          }),
+        );
         firmware.state.mode = "rebooting";
         clearTimeout(rebootTimer);
         rebootTimer = setTimeout(() => void reboot(), timing.rebootMs);
@@ -198,8 +201,10 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
   });
 
   async function reboot(): Promise<void> {
+    const { broker } = state;
     await session.stop();
     if (stopped) return;
+    if (broker) events.emit("mqtt-disconnected", { broker, reason: "the device is rebooting" });
     clock.reboot();
     state.lanSessionKey = undefined;
     state.broker = undefined;
