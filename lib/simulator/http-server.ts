@@ -12,6 +12,8 @@ export interface ConfigServerOptions {
   /** The device's clock, for the `date` header (1970 while unset, as observed). */
   now: () => Date;
   handle: (body: string) => Promise<HttpAnswer>;
+  /** A request the handler failed on; the client sees a reset connection. */
+  onError: (error: unknown) => void;
 }
 
 export interface ConfigServer {
@@ -40,7 +42,10 @@ export async function startConfigServer(options: ConfigServerOptions): Promise<C
         if (answer === "reset") socket.resetAndDestroy();
         else writeRaw(socket, options, 200, answer.contentType, answer.body);
       })
-      .catch(() => socket.resetAndDestroy());
+      .catch((error) => {
+        options.onError(error);
+        socket.resetAndDestroy();
+      });
   });
   server.on("clientError", (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {

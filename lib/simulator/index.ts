@@ -240,6 +240,11 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
     now: () => clock.date(),
     handle: async (body) =>
       answerLanRequest(firmware, body, (exchange) => events.emit("http-request", exchange)),
+    onError: (error) =>
+      events.emit("http-request", {
+        encrypted: false,
+        refused: `simulator failure: ${(error as Error).message}`,
+      }),
   });
 
   return {

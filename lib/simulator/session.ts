@@ -63,6 +63,8 @@ export class BrokerSession {
   ) {}
 
   start(gateways: [BrokerAddress, BrokerAddress]): void {
+    // One connection per device, even if two reboots overlap.
+    void this.link?.stop();
     const { state, identity } = this.firmware;
     const { timing, ca } = this.options;
     this.link = new MqttLink({

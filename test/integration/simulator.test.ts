@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrokerAddress } from "../../lib/meross/broker-url.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildMessage, type MerossMessage, parseMessage, WrongKeyError } from "../../lib/meross/envelope.ts";
-import { decryptLanBody, encryptLanBody, lanAesKey } from "../../lib/meross/lan-crypto.ts";
+import { decryptLanBody, encryptLanBody, encryptNulPadded, lanAesKey } from "../../lib/meross/lan-crypto.ts";
 import {
   configKeyRequest,
   configWifiXRequest,
@@ -22,6 +22,7 @@ import {
 } from "../../lib/meross/messages.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
 import { controllerReplyTopic, devicePublishTopic, deviceSubscribeTopic } from "../../lib/meross/topics.ts";
+import { wifixKey } from "../../lib/meross/wifi.ts";
 import {
   SIMULATED_HOME_NETWORK,
   type SimulatedDevice,
@@ -343,6 +344,18 @@ describe("simulated encrypted device: LAN encryption and WifiX", () => {
     const reply = parseMessage(decryptLanBody(body, key));
     expect(reply.header).toMatchObject({ method: "GETACK", messageId: request.header.messageId });
     expect(parseToggleX(reply.payload)).toEqual([{ channel: 0, on: false, lmTime: 0 }]);
+  });
+
+  it("reads the WifiX password up to its first NUL, so a padding tail after it (BLE's PKCS#7 block) is ignored", async () => {
+    const device = await simulate({ model: "encrypted", timing: { rebootMs: 60_000 } });
+    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
+    const info = await client.getSystemAll();
+    await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
+    const tail = Buffer.concat([Buffer.from(`${HOME.password}\0`), Buffer.alloc(15, 0x10)]);
+    const request = configWifiXRequest(HOME, info);
+    const wifi = { ...(request.payload.wifi as object), password: encryptNulPadded(tail, wifixKey(info)) };
+    await client.request(request.method, request.namespace, { wifi });
+    expect(device.state.wifi?.password).toBe(HOME.password);
   });
 
   it("fails to join when the WifiX password was encrypted for another device, and falls back to pairing", async () => {
