@@ -1,0 +1,167 @@
+#!/usr/bin/env zx
+// @ts-check
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chalk, minimist } from "zx";
+import "./support/load-typescript.mjs";
+
+const options = await import("../lib/provision/options.ts");
+const { EXIT, EXIT_CODE_HELP, exitCodeFor } = await import("../lib/provision/exit-codes.ts");
+const { listInventory, revokeDevice } = await import("../lib/provision/inventory.ts");
+const { connectDatabase } = await import("../lib/provision/database.ts");
+const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");
+const { readStackOutputs } = await import("../lib/stack/outputs.ts");
+
+const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
+
+const HELP = `Usage: zx scripts/devices.mjs <list|revoke> [flags]
+
+  list                     every broker login (name, MAC, uuid, kind, created) and whether each device
+                           is in the stack config, which is the source of truth: \`pulumi up\` makes the
+                           MySQL logins match its \`devices\` list
+  revoke <name|mac|uuid>   remove a device's login and its stack config entry: its next connection is
+                           refused (one open now is cut off from its topics once go-auth's cache,
+                           aclCacheSeconds, expires). Safe to repeat.
+
+Flags:
+  --stack <name>           use this Pulumi stack instead of the selected one
+  --no-stack               do not run \`pulumi\`: MySQL only (needs --mysql); the stack config is not
+                           changed, so the next \`pulumi up\` restores a revoked device that is still in it
+  --mysql <url>            mysql://user:password@host:port/database instead of the stack's \`mysql\` output
+  --json                   machine-readable output on stdout
+  --help                   this text
+
+${EXIT_CODE_HELP}`;
+
+function scriptArgs() {
+  const self = fileURLToPath(import.meta.url);
+  const index = process.argv.findIndex((arg) => resolve(arg) === self);
+  return process.argv.slice(index === -1 ? 2 : index + 1);
+}
+
+/** @param {string[]} args */
+function parse(args) {
+  /** @type {string[]} */
+  const unknown = [];
+  const parsed = minimist(args, {
+    string: options.DEVICES_FLAGS.string,
+    boolean: options.DEVICES_FLAGS.boolean,
+    unknown: (arg) => {
+      unknown.push(arg);
+      return true;
+    },
+  });
+  const error = options.unknownFlagError(unknown);
+  if (error) throw error;
+  return {
+    positional: parsed._.map(String),
+    flags: options.validateFlags(options.devicesFlagsSchema, parsed),
+  };
+}
+
+/** @param {import("../lib/provision/options.ts").DevicesFlags} flags */
+async function openSources(flags) {
+  const pulumi =
+    flags.stack === false
+      ? undefined
+      : createPulumiRunner({
+          projectDir: PROJECT_DIR,
+          ...(typeof flags.stack === "string" ? { stack: flags.stack } : {}),
+        });
+  const outputs = pulumi && !flags.mysql ? await readStackOutputs(pulumi) : undefined;
+  const mysql = flags.mysql ?? outputs?.mysql;
+  if (!pulumi && !mysql)
+    throw new options.UsageError("--no-stack needs --mysql mysql://user:password@host:port/database");
+  const conn = mysql ? await connectDatabase(mysql) : undefined;
+  return { ...(pulumi ? { pulumi } : {}), ...(conn ? { conn } : {}) };
+}
+
+/** @param {{ name: string, mac?: string, uuid?: string, kind: string, createdAt?: Date, inStackConfig?: boolean, hasLogin?: boolean }[]} entries */
+function table(entries) {
+  const header = ["NAME", "MAC", "UUID", "KIND", "CREATED", "STACK CONFIG"];
+  const rows = [
+    header,
+    ...entries.map((entry) => [
+      entry.name,
+      entry.mac ?? "-",
+      entry.uuid ?? "-",
+      entry.hasLogin === false ? `${entry.kind} (no login)` : entry.kind,
+      entry.createdAt ? entry.createdAt.toISOString().replace("T", " ").slice(0, 19) : "-",
+      entry.kind !== "device" || entry.inStackConfig === undefined ? "-" : entry.inStackConfig ? "yes" : "NO",
+    ]),
+  ];
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+const [command, ...rest] = scriptArgs();
+const json = rest.includes("--json");
+if (command === undefined || ["--help", "-h", "help"].includes(command) || rest.includes("--help")) {
+  console.log(HELP);
+  process.exit(command === undefined ? EXIT.usage : EXIT.ok);
+}
+
+/** @type {Awaited<ReturnType<typeof openSources>> | undefined} */
+let sources;
+try {
+  const { positional, flags } = parse(rest);
+  if (command === "list") {
+    if (positional.length > 0)
+      throw new options.UsageError(`list takes no argument, got ${JSON.stringify(positional[0])}`);
+    sources = await openSources(flags);
+    const inventory = await listInventory(sources);
+    if (json) {
+      console.log(JSON.stringify(inventory, null, 2));
+    } else {
+      console.log(inventory.entries.length > 0 ? table(inventory.entries) : "No devices or logins yet.");
+      for (const line of inventory.drift) console.error(chalk.yellow(`note: ${line}`));
+    }
+  } else if (command === "revoke") {
+    if (positional.length !== 1)
+      throw new options.UsageError("revoke takes one device: its name, MAC address or uuid");
+    sources = await openSources(flags);
+    const revoked = await revokeDevice(String(positional[0]), sources);
+    if (json) {
+      console.log(JSON.stringify(revoked, null, 2));
+    } else {
+      const who = revoked.account
+        ? `${revoked.account.name} (${revoked.account.username})`
+        : `${revoked.removedFromStack[0]?.name} (${revoked.removedFromStack[0]?.mac})`;
+      console.log(`Revoked ${who}.`);
+      console.log(
+        revoked.account
+          ? "  MySQL login removed: its next connection is refused."
+          : sources.conn
+            ? "  It had no MySQL login."
+            : "  The broker takes no logins (anonymous variant): nothing stops it connecting; only the record is gone.",
+      );
+      console.log(
+        revoked.removedFromStack.length > 0
+          ? "  Stack config entry removed: `pulumi up` will not bring it back."
+          : sources.pulumi
+            ? "  It was not in the stack config."
+            : "  The stack config was not changed (--no-stack): remove it from `devices` or `pulumi up` restores its login.",
+      );
+    }
+  } else {
+    throw new options.UsageError(
+      `unknown command ${JSON.stringify(command)}: use list or revoke (see --help)`,
+    );
+  }
+  await sources?.conn?.end();
+  process.exit(EXIT.ok);
+} catch (error) {
+  await sources?.conn?.end().catch(() => undefined);
+  const code = exitCodeFor(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (json) console.log(JSON.stringify({ error: message, exitCode: code }, null, 2));
+  console.error(`${chalk.red("error:")} ${message}`);
+  process.exit(code);
+}
