@@ -156,7 +156,9 @@ export class MosquittoBroker extends pulumi.ComponentResource {
         logOpts: { "max-size": "10m", "max-file": "3" },
       },
       // A fixed name and published ports cannot exist twice; any upload change replaces the container.
-      { parent: this, deleteBeforeReplace: true },
+      // Children do not inherit the component's dependsOn; the container itself must wait (and be
+      // deleted before what it depends on).
+      { parent: this, deleteBeforeReplace: true, dependsOn: opts?.dependsOn },
     );
 
     this.containerName = container.name;

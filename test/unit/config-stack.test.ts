@@ -326,3 +326,23 @@ describe("Pulumi.yaml", () => {
     }
   });
 });
+
+describe("Pulumi.dev.yaml", () => {
+  it("is a valid stack config as the CLI would hand it to the program", () => {
+    const require = createRequire(import.meta.url);
+    const yaml = require("js-yaml") as { load(text: string): unknown };
+    const stack = yaml.load(readFileSync(new URL("../../Pulumi.dev.yaml", import.meta.url), "utf8")) as {
+      config: Record<string, unknown>;
+    };
+    expect(stack).not.toHaveProperty("encryptionsalt");
+    const values = Object.fromEntries(
+      Object.entries(stack.config).map(([key, value]) => [
+        key,
+        typeof value === "string" ? value : JSON.stringify(value),
+      ]),
+    );
+    const config = parseStackConfig(rawStackConfig(values, "meross-broker"));
+    expect(config.authMode).toBe("mysql");
+    expect(config.plainListener).toEqual({ address: "127.0.0.1", port: 1883 });
+  });
+});

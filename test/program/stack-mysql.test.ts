@@ -1,0 +1,287 @@
+import { X509Certificate } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
+import { containerPaths } from "../../lib/mosquitto/paths.ts";
+import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
+import { certificatePlan, renewalEpoch } from "../../lib/pki/parameters.ts";
+import { makeTestPki, type TestPki } from "../support/certs.ts";
+import { isSecretExport, type ProgramRun, resolve, runProgram } from "./harness.ts";
+
+/** The mysql variant with an IP broker host: every device gets a login, MySQL stays on 127.0.0.1. */
+
+const KEY = "0123456789abcdef0123456789abcdef";
+const devices = [
+  { name: "kitchen", mac: "48:E1:E9:00:00:01", uuid: "1".repeat(32) },
+  { name: "desk", mac: "48e1e9000002", uuid: "2".repeat(32) },
+];
+const config = {
+  brokerHost: "192.168.1.10",
+  userId: "1234",
+  deviceKey: KEY,
+  devices,
+  controllers: [{ name: "ha" }],
+  plainListener: { address: "127.0.0.1" },
+  timezone: "Europe/Berlin",
+};
+
+let pki: TestPki;
+let run: ProgramRun;
+const startedAt = new Date();
+
+beforeAll(async () => {
+  pki = await makeTestPki({ host: "192.168.1.10", extraNames: ["mosquitto"] });
+  run = await runProgram(config, {
+    caPem: pki.caPem,
+    certPem: await import("node:fs/promises").then((fs) => fs.readFile(pki.certFile, "utf8")),
+  });
+  if (run.error) throw run.error;
+});
+
+afterAll(async () => {
+  await pki?.cleanup();
+});
+
+const inputsOf = (name: string) => run.named(name).inputs as Record<string, any>;
+
+describe("mysql variant: certificates", () => {
+  it("makes RSA 2048 keys for the CA and the server", () => {
+    for (const name of ["pki-ca-key", "pki-server-key"]) {
+      expect(inputsOf(name)).toMatchObject({ algorithm: "RSA", rsaBits: 2048 });
+    }
+  });
+
+  it("makes a CA with its own CN that may only sign", () => {
+    const ca = inputsOf("pki-ca-certificate");
+    expect(ca.isCaCertificate).toBe(true);
+    expect(ca.subject.commonName).not.toBe("192.168.1.10");
+    expect(ca.allowedUses).toEqual(["cert_signing", "crl_signing"]);
+  });
+
+  it("requests the server certificate for the IP host as CN and IP SAN, plus the agent's alias as DNS SAN", () => {
+    const request = inputsOf("pki-server-request");
+    expect(request.subject.commonName).toBe("192.168.1.10");
+    expect(request.ipAddresses).toEqual(["192.168.1.10"]);
+    expect(request.dnsNames).toEqual(["mosquitto"]);
+  });
+
+  it("signs it for server auth with the configured validity, renewed by an epoch trigger", () => {
+    const certificate = run.named("pki-server-certificate");
+    const plan = certificatePlan({ host: "192.168.1.10", validityDays: 365, earlyRenewalDays: 30 });
+    expect(certificate.inputs).toMatchObject({
+      allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+      validityPeriodHours: 365 * 24,
+      earlyRenewalHours: 30 * 24,
+    });
+    expect(certificate.replacementTrigger).toBe(renewalEpoch(plan.server, startedAt));
+    expect(certificate.dependsOn).toEqual(
+      expect.arrayContaining(["pki-server-request", "pki-ca-certificate"]),
+    );
+  });
+});
+
+describe("mysql variant: database", () => {
+  it("publishes MySQL only on 127.0.0.1, at the configured port", () => {
+    const database = inputsOf("database-container");
+    expect(database.ports).toEqual([{ internal: 3306, external: 13306, ip: "127.0.0.1" }]);
+    for (const container of run.ofType("docker:index/container:Container")) {
+      const ports = (container.inputs.ports ?? []) as { internal: number; ip: string }[];
+      for (const port of ports.filter((p) => p.internal === 3306)) expect(port.ip).toBe("127.0.0.1");
+    }
+  });
+
+  it("runs the pinned image on the private network under an alias, with its data on a named volume", () => {
+    const database = inputsOf("database-container");
+    expect(inputsOf("database-image").name).toBe("mariadb:11.8");
+    expect(database.image).toBe("sha256:database-image");
+    expect(database.networksAdvanced).toEqual([{ name: "meross-dev-network", aliases: ["database"] }]);
+    expect(database.volumes).toEqual([
+      { volumeName: "meross-dev-database-data", containerPath: "/var/lib/mysql" },
+    ]);
+  });
+
+  it("waits until healthy, keeps the generated root password secret, and replaces delete-first", () => {
+    const database = run.named("database-container");
+    expect(database.inputs.wait).toBe(true);
+    expect((database.inputs.healthcheck as { tests: string[] }).tests[0]).toBe("CMD-SHELL");
+    expect(database.secretInputs).toContain("envs");
+    expect(database.inputs.envs).toContain("MYSQL_ROOT_PASSWORD=database-root-password-0123456789abcdef");
+    expect(database.deleteBeforeReplace).toBe(true);
+  });
+});
+
+describe("mysql variant: account rows", () => {
+  const rows = () => run.ofType("pulumi-nodejs:dynamic/meross:AccountRows")[0];
+
+  it("writes one row per configured device with the device's own password formula", () => {
+    const accounts = rows()?.inputs.accounts as {
+      username: string;
+      password: string;
+      kind: string;
+      uuid?: string;
+    }[];
+    const deviceRows = accounts.filter((account) => account.kind === "device");
+    expect(deviceRows).toEqual(
+      devices.map((device) => ({
+        ...deviceMqttCredentials(device.mac, KEY, "1234"),
+        kind: "device",
+        name: device.name,
+        uuid: device.uuid,
+      })),
+    );
+    expect(deviceRows.map((row) => row.username)).toEqual(["48:e1:e9:00:00:01", "48:e1:e9:00:00:02"]);
+  });
+
+  it("adds the controller and the agent's service login", () => {
+    const accounts = rows()?.inputs.accounts as { username: string; kind: string }[];
+    expect(accounts.filter((a) => a.kind !== "device").map((a) => [a.kind, a.username])).toEqual([
+      ["controller", "ha"],
+      ["service", "session-agent"],
+    ]);
+  });
+
+  it("connects as root over 127.0.0.1 and grants go-auth read and the scripts read/write", () => {
+    const inputs = rows()?.inputs as Record<string, any>;
+    expect(inputs.admin).toMatchObject({ host: "127.0.0.1", port: 13306, user: "root", database: "meross" });
+    expect(
+      inputs.grants.map((grant: { user: string; access: string }) => [grant.user, grant.access]),
+    ).toEqual([
+      ["mqtt_broker", "read"],
+      ["provisioner", "readwrite"],
+    ]);
+  });
+
+  it("keeps every password secret in state, and ships its provider as serialized code", () => {
+    const resource = rows();
+    expect(resource?.secretInputs).toEqual(expect.arrayContaining(["admin", "grants", "accounts"]));
+    expect(resource?.additionalSecretOutputs).toEqual(
+      expect.arrayContaining(["admin", "grants", "accounts"]),
+    );
+    expect(resource?.inputs.__provider).toMatch(/^exports\.handler = /);
+    expect(resource?.inputs.__provider).not.toContain(KEY);
+  });
+
+  it("runs after the database is up", () => {
+    expect(rows()?.dependsOn).toContain("database-container");
+  });
+});
+
+describe("mysql variant: broker", () => {
+  it("uploads exactly the rendered go-auth config, and nothing by bind mount", () => {
+    const broker = inputsOf("broker-container");
+    const uploads = broker.uploads as { file: string; content: string; permissions: string }[];
+    const expected = renderMosquittoConf({
+      variant: "mysql",
+      tls: {
+        port: 8883,
+        bindAddress: "0.0.0.0",
+        cafile: containerPaths.caFile,
+        certfile: containerPaths.certFile,
+        keyfile: containerPaths.keyFile,
+      },
+      plainListener: { address: "0.0.0.0", port: 1883 },
+      persistenceDir: containerPaths.persistenceDir,
+      mysql: {
+        host: "database",
+        port: 3306,
+        user: "mqtt_broker",
+        password: "database-broker-password-0123456789abcdef",
+        database: "meross",
+        pluginPath: containerPaths.goAuthPlugin,
+        authCacheSeconds: 30,
+        aclCacheSeconds: 30,
+      },
+    });
+    expect(uploads.find((upload) => upload.file === containerPaths.config)?.content).toBe(expected);
+    expect(broker.mounts).toBeUndefined();
+    expect((broker.volumes as { hostPath?: string }[]).every((volume) => volume.hostPath === undefined)).toBe(
+      true,
+    );
+  });
+
+  it("uploads the CA, the certificate and the key (0600, secret) where the config points", () => {
+    const broker = run.named("broker-container");
+    const uploads = broker.inputs.uploads as { file: string; content: string; permissions: string }[];
+    const byFile = new Map(uploads.map((upload) => [upload.file, upload]));
+    expect(byFile.get(containerPaths.caFile)?.content).toBe(pki.caPem);
+    expect(byFile.get(containerPaths.certFile)?.content).toContain("BEGIN CERTIFICATE");
+    expect(byFile.get(containerPaths.keyFile)?.content).toContain("pki-server-key");
+    expect(byFile.get(containerPaths.keyFile)?.permissions).toBe("0600");
+    expect(broker.secretInputs).toContain("uploads");
+  });
+
+  it("runs the go-auth image by id, hands the key to the mosquitto user, and keeps data on a volume", () => {
+    const broker = inputsOf("broker-container");
+    expect(inputsOf("broker-image").name).toBe("iegomez/mosquitto-go-auth:3.0.0-mosquitto_2.0.18");
+    expect(broker.image).toBe("sha256:broker-image");
+    expect(broker.command.join(" ")).toContain(`chown -R mosquitto:mosquitto ${containerPaths.certDir}`);
+    expect(broker.volumes).toEqual([
+      { volumeName: "meross-dev-mosquitto-data", containerPath: containerPaths.persistenceDir },
+    ]);
+  });
+
+  it("publishes TLS on the configured address and plain MQTT only on the named one", () => {
+    expect(inputsOf("broker-container").ports).toEqual([
+      { internal: 8883, external: 8883, ip: "0.0.0.0" },
+      { internal: 1883, external: 1883, ip: "127.0.0.1" },
+    ]);
+  });
+
+  it("restarts by itself, has a healthcheck, and starts after the database and the rows", () => {
+    const broker = run.named("broker-container");
+    expect(broker.inputs.restart).toBe("unless-stopped");
+    expect(broker.inputs.wait).toBe(true);
+    expect((broker.inputs.healthcheck as { tests: string[] }).tests.join(" ")).toContain("mosquitto_sub");
+    expect(broker.deleteBeforeReplace).toBe(true);
+    expect(broker.dependsOn).toEqual(expect.arrayContaining(["database-container", "credentials-rows"]));
+  });
+});
+
+describe("mysql variant: session agent", () => {
+  it("joins the private network after the broker is up", () => {
+    expect(inputsOf("agent-container").networksAdvanced).toEqual([{ name: "meross-dev-network" }]);
+    expect(run.named("agent").dependsOn).toContain("broker-container");
+  });
+});
+
+describe("mysql variant: outputs", () => {
+  const output = (name: string) => resolve(run.exports[name]);
+
+  it("exports the broker URL, the CA, and the fingerprint and expiry of the certificate it uploaded", async () => {
+    const certificate = new X509Certificate(
+      await import("node:fs/promises").then((fs) => fs.readFile(pki.certFile, "utf8")),
+    );
+    expect(await output("brokerUrls")).toEqual(["mqtts://192.168.1.10:8883"]);
+    expect(await output("caCertificatePem")).toBe(pki.caPem);
+    expect(await output("serverCertificateSha256")).toBe(certificate.fingerprint256);
+    expect(await output("serverCertificateExpiry")).toBe(new Date(certificate.validTo).toISOString());
+    expect(await output("userId")).toBe("1234");
+    expect(await output("authMode")).toBe("mysql");
+    expect(await output("plainBrokerUrl")).toBe("mqtt://127.0.0.1:1883");
+  });
+
+  it("exports the MySQL endpoint for the scripts: 127.0.0.1, the provisioner login", async () => {
+    expect(await output("mysql")).toEqual({
+      host: "127.0.0.1",
+      port: 13306,
+      user: "provisioner",
+      password: "database-provisioner-password-0123456789abcdef",
+      database: "meross",
+    });
+  });
+
+  it("exports the controller logins and a monitoring command for the first one", async () => {
+    expect(await output("controllerCredentials")).toEqual({
+      ha: { username: "ha", password: "controller-ha-password-0123456789abcdef" },
+    });
+    expect(await output("monitorCommand")).toMatch(/zx scripts\/monitor\.mjs --username ha$/);
+    expect(await output("monitorCommand")).not.toContain("controller-ha-password");
+  });
+
+  it("marks exactly the outputs that hold secrets as secret", async () => {
+    const secret = ["deviceKey", "mysql", "controllerCredentials"];
+    for (const [name, value] of Object.entries(run.exports)) {
+      expect(await isSecretExport(value), name).toBe(secret.includes(name));
+    }
+    expect(await output("deviceKey")).toBe(KEY);
+  });
+});
