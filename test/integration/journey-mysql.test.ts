@@ -44,6 +44,7 @@ let broker: MosquittoInstance;
 let fake: FakePulumi;
 let agent: SessionAgent;
 let device: SimulatedDevice;
+let second: SimulatedDevice | undefined;
 let commander: DeviceCommander | undefined;
 let watcher: MqttClient | undefined;
 
@@ -85,6 +86,7 @@ afterAll(async () => {
   await commander?.close();
   await watcher?.endAsync(true);
   await device?.stop();
+  await second?.stop();
   await agent?.stop();
   await broker?.stop();
   await conn?.end();
@@ -224,6 +226,57 @@ describe("journey on the mysql variant", () => {
     expect(again.code).toBe(EXIT.notFound);
     expect(again.stderr).toMatch(
       /no device named ".*" \(by name, MAC or uuid\) in MySQL or in the stack config/,
+    );
+  });
+});
+
+describe("without the stack, after a failed first attempt", () => {
+  it("a re-run with the right Wi-Fi password reuses the registration and brings the device online", async () => {
+    second = await startSimulatedDevice({ model: "legacy", mqttCa: pki.caPem, requireSessionAnswers: true });
+    const mysqlUrl = `mysql://${db.user}:${encodeURIComponent(db.password)}@${db.host}:${db.port}/${db.database}`;
+    const args = (wifiPass: string, timeout: string) => [
+      "setup",
+      "--no-stack",
+      "--auth-mode",
+      "mysql",
+      "--mysql",
+      mysqlUrl,
+      "--mqtt",
+      broker.url,
+      "--ca",
+      pki.caFile,
+      "--user",
+      USER_ID,
+      "--key",
+      KEY,
+      "--ip",
+      `${second?.ip}:${second?.port}`,
+      "--wifi-ssid",
+      SIMULATED_HOME_NETWORK.ssid,
+      "--wifi-pass",
+      wifiPass,
+      "--timeout",
+      timeout,
+    ];
+
+    const typo = await runScript("provision.mjs", args("simulated-wifi-typo", "4"));
+    expect(typo.code).toBe(EXIT.notOnline);
+    expect(typo.stderr).toMatch(/the next `pulumi up` removes its\nMySQL login/);
+    expect(typo.stderr).toMatch(/Wi-Fi: the device did not join/);
+    expect(devicesIn(await listAccounts(conn))).toMatchObject([{ username: second.macAddress }]);
+
+    const fixed = await runScript("provision.mjs", args(SIMULATED_HOME_NETWORK.password, "30"));
+    expect(fixed.code).toBe(0);
+    expect(fixed.stderr).toMatch(
+      new RegExp(`Register its MQTT login and ACL in MySQL — ${second.macAddress} unchanged`),
+    );
+    expect(devicesIn(await listAccounts(conn))).toMatchObject([{ username: second.macAddress }]);
+    expect(second.state.mode).toBe("online");
+
+    const listed = await runScript("devices.mjs", ["list", "--no-stack", "--mysql", mysqlUrl]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(
+      new RegExp(`${second.macAddress}\\s+${second.uuid}\\s+device\\s+\\S+ \\S+\\s+-`),
     );
   });
 });
