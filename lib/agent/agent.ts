@@ -5,10 +5,10 @@ import {
   uniqueClientId,
 } from "../control/broker-connection.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
-import { Namespace, timeRules } from "../meross/messages.ts";
-import { ALL_DEVICES_PUBLISH, deviceSubscribeTopic } from "../meross/topics.ts";
+import { timeRules } from "../meross/messages.ts";
+import { ALL_DEVICES_PUBLISH } from "../meross/topics.ts";
 import { type AgentLogger, errorText } from "./log.ts";
-import { answerSessionMessage, inspectDeviceMessage, timeZoneRequest } from "./session.ts";
+import { SessionResponder } from "./responder.ts";
 
 export interface SessionAgentOptions extends BrokerClientSettings {
   /** The device key of the stack: session replies are signed with it and device messages checked against it. */
@@ -59,10 +59,11 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     reconnectPeriod: 0,
   });
   const broker = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
-  const seenDevices = new Set<string>();
-  const zoneSentTo = new Set<string>();
-  /** uuid -> messageId of the Time SET still waiting for its SETACK; one per device, so it cannot grow. */
-  const pendingZoneRequests = new Map<string, string>();
+  const responder = new SessionResponder({
+    key,
+    ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
+    ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+  });
   let stopping = false;
   let failedAttempts = 0;
   let connected = false;
@@ -114,7 +115,7 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     }, delayMs);
   });
 
-  const publish = (uuid: string, topic: string, message: MerossMessage): boolean => {
+  const publish = (uuid: string | undefined, topic: string, message: MerossMessage): boolean => {
     if (!client.connected) {
       log({ level: "warn", event: "publish-failed", uuid, error: "not connected to the broker" });
       return false;
@@ -128,51 +129,10 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
 
   client.on("message", (topic, payload) => {
     try {
-      const inspection = inspectDeviceMessage(topic, payload, {
-        key,
-        ...(options.maxMessageBytes === undefined ? {} : { maxBytes: options.maxMessageBytes }),
-      });
-      if (!inspection.ok) {
-        log({
-          level: "warn",
-          event: "message-ignored",
-          ...(inspection.uuid === undefined ? {} : { uuid: inspection.uuid }),
-          reason: inspection.reason,
-          detail: inspection.detail,
-        });
-        return;
-      }
-      const { uuid, message } = inspection;
-      if (!seenDevices.has(uuid)) {
-        seenDevices.add(uuid);
-        log({ level: "info", event: "device-seen", uuid });
-      }
-      const answer = answerSessionMessage(uuid, message, { key, now: now() });
-      if (answer !== undefined && publish(uuid, answer.topic, answer.message)) {
-        log({ level: "info", event: answer.event, uuid, messageId: message.header.messageId });
-      }
-      if (
-        message.header.namespace === Namespace.SystemTime &&
-        pendingZoneRequests.get(uuid) === message.header.messageId
-      ) {
-        pendingZoneRequests.delete(uuid);
-        const accepted = message.header.method === "SETACK";
-        log({
-          level: accepted ? "info" : "warn",
-          event: accepted ? "time-zone-set" : "time-zone-refused",
-          uuid,
-          timezone: options.timezone,
-          ...(accepted ? {} : { reply: message.header.method, payload: message.payload }),
-        });
-      }
-      const booted = answer?.event === "bind-acknowledged";
-      if (options.timezone !== undefined && (booted || !zoneSentTo.has(uuid))) {
-        const request = timeZoneRequest(uuid, options.timezone, key, now());
-        if (publish(uuid, answer?.topic ?? deviceSubscribeTopic(uuid), request)) {
-          zoneSentTo.add(uuid);
-          pendingZoneRequests.set(uuid, request.header.messageId);
-          log({ level: "info", event: "time-zone-sent", uuid, timezone: options.timezone });
-        }
+      const response = responder.handle(topic, payload, now());
+      for (const entry of response.log) log(entry);
+      for (const reply of response.replies) {
+        if (publish(reply.logEntry.uuid, reply.topic, reply.message)) log(reply.logEntry);
       }
     } catch (error) {
       log({ level: "error", event: "handler-failed", topic, error: errorText(error) });

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { reconnectDelayMs } from "../../lib/agent/agent.ts";
 import { formatLogLine } from "../../lib/agent/log.ts";
+import { SessionResponder } from "../../lib/agent/responder.ts";
 import { answerSessionMessage, inspectDeviceMessage, SESSION_TRIGGER_SRC } from "../../lib/agent/session.ts";
-import { buildMessage, type MerossMessage } from "../../lib/meross/envelope.ts";
+import { buildMessage, buildReply, type MerossMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
 
@@ -167,5 +168,84 @@ describe("formatLogLine", () => {
       uuid: UUID,
       messageId: "m",
     });
+  });
+});
+
+describe("SessionResponder", () => {
+  const ZONE = "Europe/Dublin";
+  const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
+  const handle = (
+    responder: SessionResponder,
+    message: MerossMessage | Buffer,
+    when = NOW,
+    topic = PUBLISH,
+  ) => responder.handle(topic, Buffer.isBuffer(message) ? message : asBuffer(message), when);
+  const events = (response: { log: { event: string }[]; replies: { logEntry: { event: string } }[] }) => [
+    ...response.log.map((entry) => entry.event),
+    ...response.replies.map((reply) => reply.logEntry.event),
+  ];
+
+  it("answers a connecting device's Clock and Bind and sends its zone once, to its command topic", () => {
+    const responder = new SessionResponder({ key: KEY, timezone: ZONE });
+    const first = handle(responder, deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } }));
+    expect(events(first)).toEqual(["device-seen", "clock-answered", "time-zone-sent"]);
+    const zone = first.replies[1];
+    expect(zone?.topic).toBe(SUBSCRIBE);
+    expect(zone?.message.header).toMatchObject({
+      method: "SET",
+      namespace: Namespace.SystemTime,
+      from: PUBLISH,
+    });
+    expect(isSignatureValid(zone?.message.header ?? { messageId: "", timestamp: 0, sign: "" }, KEY)).toBe(
+      true,
+    );
+    expect((zone?.message.payload.time as { timezone: string }).timezone).toBe(ZONE);
+
+    const bind = handle(responder, deviceMessage("SET", BIND_NAMESPACE, { bind: {} }), at(1));
+    expect(events(bind)).toEqual(["bind-acknowledged"]);
+  });
+
+  it("logs the device's answer to the zone, and sends it again when the device boots later", () => {
+    const responder = new SessionResponder({ key: KEY, timezone: ZONE });
+    const sent = handle(responder, deviceMessage("SET", BIND_NAMESPACE, { bind: {} })).replies[1]?.message;
+    expect(sent?.header.namespace).toBe(Namespace.SystemTime);
+    const ack = buildReply(sent as MerossMessage, { key: KEY, from: PUBLISH, now: at(1) });
+    expect(handle(responder, ack, at(1)).log).toEqual([
+      { level: "info", event: "time-zone-set", uuid: UUID, timezone: ZONE },
+    ]);
+    expect(events(handle(responder, deviceMessage("PUSH", CLOCK_NAMESPACE, {}), at(5)))).toEqual([
+      "clock-answered",
+    ]);
+    const reboot = handle(responder, deviceMessage("SET", BIND_NAMESPACE, { bind: {} }), at(3600));
+    expect(events(reboot)).toEqual(["bind-acknowledged", "time-zone-sent"]);
+  });
+
+  it("sends no zone without one configured, and ignores a SETACK it did not ask for", () => {
+    const responder = new SessionResponder({ key: KEY });
+    expect(events(handle(responder, deviceMessage("SET", BIND_NAMESPACE, { bind: {} })))).toEqual([
+      "device-seen",
+      "bind-acknowledged",
+    ]);
+    const stray = buildReply(deviceMessage("SET", Namespace.SystemTime, {}), {
+      key: KEY,
+      from: PUBLISH,
+      now: NOW,
+    });
+    expect(events(handle(responder, stray))).toEqual([]);
+  });
+
+  it("turns a rejected message into one warning and no reply", () => {
+    const responder = new SessionResponder({ key: KEY, timezone: ZONE, maxMessageBytes: 10 });
+    const response = handle(responder, Buffer.from("01234567890"));
+    expect(response.replies).toEqual([]);
+    expect(response.log).toEqual([
+      {
+        level: "warn",
+        event: "message-ignored",
+        uuid: UUID,
+        reason: "too-large",
+        detail: "11 bytes, limit 10",
+      },
+    ]);
   });
 });

@@ -1,0 +1,111 @@
+import type { MerossMessage } from "../meross/envelope.ts";
+import { Namespace } from "../meross/messages.ts";
+import { deviceSubscribeTopic } from "../meross/topics.ts";
+import type { AgentLogEntry } from "./log.ts";
+import { answerSessionMessage, inspectDeviceMessage, timeZoneRequest } from "./session.ts";
+
+/** A message to publish, and the log line to write once it has gone out. */
+export interface Outgoing {
+  topic: string;
+  message: MerossMessage;
+  logEntry: AgentLogEntry;
+}
+
+export interface Response {
+  /** Written whatever happens to the replies. */
+  log: AgentLogEntry[];
+  replies: Outgoing[];
+}
+
+/** A device sends Clock and Bind back to back on connect: one zone per connection is enough. */
+const ZONE_RESEND_AFTER_BOOT_MS = 30_000;
+
+/**
+ * The agent's decisions, without MQTT: which device messages to drop, what to answer, and when a
+ * device is due its time zone. The runner only feeds it messages and publishes what it returns.
+ */
+export class SessionResponder {
+  private readonly seenDevices = new Set<string>();
+  /** uuid -> the last Time SET sent; one entry per device, so it cannot grow without bound. */
+  private readonly zoneRequests = new Map<string, { messageId: string; sentAt: number }>();
+
+  constructor(private readonly options: { key: string; timezone?: string; maxMessageBytes?: number }) {}
+
+  handle(topic: string, payload: Buffer, now: Date): Response {
+    const { key, maxMessageBytes } = this.options;
+    const inspection = inspectDeviceMessage(topic, payload, {
+      key,
+      ...(maxMessageBytes === undefined ? {} : { maxBytes: maxMessageBytes }),
+    });
+    if (!inspection.ok) {
+      const { uuid, reason, detail } = inspection;
+      return {
+        log: [
+          {
+            level: "warn",
+            event: "message-ignored",
+            ...(uuid === undefined ? {} : { uuid }),
+            reason,
+            detail,
+          },
+        ],
+        replies: [],
+      };
+    }
+    const { uuid, message } = inspection;
+    const log: AgentLogEntry[] = [];
+    const replies: Outgoing[] = [];
+    if (!this.seenDevices.has(uuid)) {
+      this.seenDevices.add(uuid);
+      log.push({ level: "info", event: "device-seen", uuid });
+    }
+    const answer = answerSessionMessage(uuid, message, { key, now });
+    if (answer !== undefined) {
+      replies.push({
+        topic: answer.topic,
+        message: answer.message,
+        logEntry: { level: "info", event: answer.event, uuid, messageId: message.header.messageId },
+      });
+    }
+    const zoneReply = this.zoneReply(uuid, message);
+    if (zoneReply) log.push(zoneReply);
+    const zone = this.zoneRequest(uuid, answer?.event === "bind-acknowledged", now);
+    if (zone) replies.push(zone);
+    return { log, replies };
+  }
+
+  /** The device's SETACK (or ERROR) to our Time SET, which it publishes on its own topic. */
+  private zoneReply(uuid: string, message: MerossMessage): AgentLogEntry | undefined {
+    const { header } = message;
+    if (
+      header.namespace !== Namespace.SystemTime ||
+      this.zoneRequests.get(uuid)?.messageId !== header.messageId
+    ) {
+      return undefined;
+    }
+    const accepted = header.method === "SETACK";
+    return {
+      level: accepted ? "info" : "warn",
+      event: accepted ? "time-zone-set" : "time-zone-refused",
+      uuid,
+      timezone: this.options.timezone,
+      ...(accepted ? {} : { reply: header.method, payload: message.payload }),
+    };
+  }
+
+  /** Due once per device, and again when a Bind says it booted on a later connection. */
+  private zoneRequest(uuid: string, booted: boolean, now: Date): Outgoing | undefined {
+    const { timezone, key } = this.options;
+    if (timezone === undefined) return undefined;
+    const last = this.zoneRequests.get(uuid);
+    const due = last === undefined || (booted && now.getTime() - last.sentAt > ZONE_RESEND_AFTER_BOOT_MS);
+    if (!due) return undefined;
+    const message = timeZoneRequest(uuid, timezone, key, now);
+    this.zoneRequests.set(uuid, { messageId: message.header.messageId, sentAt: now.getTime() });
+    return {
+      topic: deviceSubscribeTopic(uuid),
+      message,
+      logEntry: { level: "info", event: "time-zone-sent", uuid, timezone },
+    };
+  }
+}

@@ -1,0 +1,342 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import type { Connection } from "mysql2/promise";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import { AGENT_BUNDLE_NAME, bundleAgent } from "../../lib/agent/bundle.ts";
+import type { AgentLogEntry } from "../../lib/agent/log.ts";
+import { buildMessage } from "../../lib/meross/envelope.ts";
+import { Namespace } from "../../lib/meross/messages.ts";
+import { devicePublishTopic } from "../../lib/meross/topics.ts";
+import { deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
+import { applySchema, upsertAccount } from "../../lib/store/database.ts";
+import { makeTestPki, type TestPki } from "../support/certs.ts";
+import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
+import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { FAST_SESSION_TIMING, type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
+import { freePort } from "../support/ports.ts";
+import { killOnExit } from "../support/processes.ts";
+
+const HOST = "127.0.0.1";
+const KEY = "agent-integration-device-key";
+const USER_ID = "4242";
+const TIMEZONE = "Europe/Dublin";
+const KEEPALIVE_MS = (FAST_SESSION_TIMING.keepaliveSeconds ?? 2) * 1000;
+/** Several keepalive periods, and longer than the simulator's patience for unanswered Clock/Bind. */
+const WATCH_MS = 4 * KEEPALIVE_MS;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+let pki: TestPki;
+let broker: MosquittoInstance;
+const devices: OnlineDevice[] = [];
+const agents: SessionAgent[] = [];
+
+function runAgent(options: { brokerUrl?: string; username?: string; password?: string } = {}) {
+  const log: AgentLogEntry[] = [];
+  const agent = startSessionAgent({
+    brokerUrl: options.brokerUrl ?? broker.url,
+    ca: pki.caPem,
+    key: KEY,
+    userId: USER_ID,
+    timezone: TIMEZONE,
+    backoff: { initialMs: 200, maxMs: 1_000 },
+    log: (entry) => log.push(entry),
+    ...(options.username ? { username: options.username, password: options.password } : {}),
+  });
+  agents.push(agent);
+  return { agent, log, events: (name: string) => log.filter((entry) => entry.event === name) };
+}
+
+async function deviceOn(target: { host: string; port: number }, requireSessionAnswers = true) {
+  const online = await startOnlineDevice({
+    broker: target,
+    key: KEY,
+    userId: USER_ID,
+    ca: pki.caPem,
+    requireSessionAnswers,
+  });
+  devices.push(online);
+  return online;
+}
+
+beforeAll(async () => {
+  pki = await makeTestPki({ host: HOST });
+  broker = await startMosquitto({ variant: "anonymous", pki });
+});
+
+afterEach(async () => {
+  await Promise.all(devices.splice(0).map((online) => online.device.stop()));
+  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
+});
+
+afterAll(async () => {
+  await broker?.stop();
+  await pki?.cleanup();
+});
+
+describe("session agent on a real Mosquitto with a simulated plug that needs session answers", () => {
+  it("keeps the device connected across several keepalive periods, and sets its time zone once", async () => {
+    const { agent, events } = runAgent();
+    await agent.ready;
+    const online = await deviceOn(broker);
+    const { uuid } = online.device;
+
+    await sleep(WATCH_MS);
+
+    expect(
+      online.disconnects().map((entry) => entry.detail),
+      "the device must not drop while the agent answers",
+    ).toEqual([]);
+    expect(online.device.state.mode).toBe("online");
+    expect(online.device.state.session).toEqual({ clock: true, bind: true, consumptionConfig: true });
+    expect(online.device.state.clockSet).toBe(true);
+    expect(online.device.state.timezone).toBe(TIMEZONE);
+    for (const event of [
+      "clock-answered",
+      "bind-acknowledged",
+      "consumption-config-echoed",
+      "time-zone-set",
+    ]) {
+      expect(
+        events(event).map((entry) => entry.uuid),
+        event,
+      ).toContain(uuid);
+    }
+    // Bind on connect triggers the zone once; first sight does not send a second one.
+    expect(events("time-zone-sent")).toHaveLength(1);
+    expect(events("message-ignored")).toEqual([]);
+  });
+
+  it("without the agent, the same device drops its connection", async () => {
+    const online = await deviceOn(broker);
+    const drop = await waitFor("the device to hang up", () => online.disconnects()[0], WATCH_MS + 5_000);
+    expect(String((drop.detail as { reason: string }).reason)).toMatch(/no answer to Clock and Bind/);
+  });
+
+  it("ignores and logs malformed messages, then still answers a real device", async () => {
+    const { agent, events } = runAgent();
+    await agent.ready;
+    const intruder: MqttClient = await mqtt.connectAsync(broker.url, { ca: pki.caPem, clientId: "intruder" });
+    const fake = "ffffffffffffffffffffffffffffffff";
+    const topic = devicePublishTopic(fake);
+    const clock = (key: string) =>
+      JSON.stringify(
+        buildMessage({
+          method: "PUSH",
+          namespace: Namespace.SystemClock,
+          payload: { clock: { timestamp: 1 } },
+          key,
+          from: topic,
+        }),
+      );
+    await intruder.publishAsync(topic, "this is not json {");
+    await intruder.publishAsync(topic, Buffer.alloc(200_000, "{"));
+    await intruder.publishAsync(topic, JSON.stringify({ header: { method: "PUSH" }, payload: [] }));
+    await intruder.publishAsync(topic, clock("someone-elses-key"));
+    await intruder.publishAsync(topic, Buffer.from([0xff, 0xfe, 0x00, 0x01]));
+    await intruder.endAsync();
+
+    const ignored = await waitFor("five ignored messages", () => {
+      const entries = events("message-ignored");
+      return entries.length >= 5 && entries;
+    });
+    expect(ignored.map((entry) => entry.reason).sort()).toEqual(
+      ["bad-signature", "not-json", "not-json", "not-meross", "too-large"].sort(),
+    );
+    expect(ignored.every((entry) => entry.uuid === fake)).toBe(true);
+    expect(events("clock-answered")).toEqual([]);
+
+    const online = await deviceOn(broker);
+    await sleep(WATCH_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+    expect(online.device.state.session.bind).toBe(true);
+    expect(events("handler-failed")).toEqual([]);
+  });
+
+  it("reconnects with backoff after losing the broker and answers again", async () => {
+    const proxy = await startCuttableProxy(broker.port);
+    try {
+      const { agent, events } = runAgent({ brokerUrl: `mqtts://${HOST}:${proxy.port}` });
+      await agent.ready;
+      await proxy.cutAndRefuse(1_500);
+      await waitFor("the agent to notice", () => events("disconnected").length > 0);
+      await waitFor("the agent to reconnect", () => events("subscribed").length >= 2, 20_000);
+      const retries = events("reconnecting").map((entry) => entry.inMs as number);
+      expect(retries.length, "at least one refused attempt while the broker was away").toBeGreaterThanOrEqual(
+        2,
+      );
+      expect(retries[1]).toBeGreaterThan(100);
+
+      const online = await deviceOn(broker);
+      await sleep(WATCH_MS);
+      expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+      expect(events("bind-acknowledged").map((entry) => entry.uuid)).toContain(online.device.uuid);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("runs as the esbuild bundle the stack uploads, from a directory with no node_modules", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "agent-bundle-run-"));
+    let child: ChildProcess | undefined;
+    try {
+      await writeFile(join(dir, AGENT_BUNDLE_NAME), bundleAgent());
+      const settings = {
+        brokerUrl: broker.url,
+        ca: pki.caPem,
+        key: KEY,
+        userId: USER_ID,
+        timezone: TIMEZONE,
+      };
+      await writeFile(join(dir, "settings.json"), JSON.stringify(settings), { mode: 0o600 });
+      child = spawn(process.execPath, [AGENT_BUNDLE_NAME], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, AGENT_SETTINGS_FILE: join(dir, "settings.json") },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      killOnExit(child);
+      let stdout = "";
+      child.stdout?.on("data", (chunk) => {
+        stdout += chunk;
+      });
+      const lines = () =>
+        stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as AgentLogEntry);
+      await waitFor("the bundled agent to subscribe", () =>
+        lines().some((entry) => entry.event === "subscribed"),
+      );
+
+      const online = await deviceOn(broker);
+      await sleep(WATCH_MS);
+      expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+      const answered = lines()
+        .filter((entry) => entry.uuid === online.device.uuid)
+        .map((entry) => entry.event);
+      expect(answered).toEqual(
+        expect.arrayContaining(["clock-answered", "bind-acknowledged", "time-zone-set"]),
+      );
+      expect(stdout, "secrets never reach the log").not.toContain(KEY);
+
+      child.kill("SIGTERM");
+      const [code] = await once(child, "exit");
+      expect(code).toBe(0);
+    } finally {
+      if (child && child.exitCode === null) child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("session agent in the mysql variant, with only its service account's ACL", () => {
+  let db: MariaDbInstance;
+  let conn: Connection;
+  let authBroker: MosquittoInstance;
+  const service = serviceAccount("session-agent", "service-account-password-0123");
+
+  beforeAll(async () => {
+    db = await startMariaDb();
+    conn = await db.connect();
+    await applySchema(conn);
+    await upsertAccount(conn, service);
+    authBroker = await startMosquitto({ variant: "mysql", pki, mysql: db });
+  });
+
+  afterAll(async () => {
+    await conn?.end();
+    await authBroker?.stop();
+    await db?.stop();
+  });
+
+  it("answers a device that logs in with its own credentials", async () => {
+    const uuid = "0a0b0c0d0e0f1011121348e1e9a1b2c3";
+    await upsertAccount(conn, deviceAccount({ name: "plug", mac: "48:e1:e9:a1:b2:c3", uuid }, KEY, USER_ID));
+    const { agent, events } = runAgent({
+      brokerUrl: authBroker.url,
+      username: service.username,
+      password: service.password,
+    });
+    await agent.ready;
+    const online = await startOnlineDevice({
+      broker: authBroker,
+      key: KEY,
+      userId: USER_ID,
+      ca: pki.caPem,
+      requireSessionAnswers: true,
+      uuid,
+    }).catch(async (error) => {
+      throw new Error(`device did not come online: ${(error as Error).message}\n${authBroker.output()}`);
+    });
+    devices.push(online);
+    await sleep(WATCH_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+    expect(online.device.state.timezone).toBe(TIMEZONE);
+    expect(events("subscribe-refused")).toEqual([]);
+  });
+
+  it("keeps retrying while the broker refuses its login, and logs why", async () => {
+    const { agent, events } = runAgent({
+      brokerUrl: authBroker.url,
+      username: service.username,
+      password: "not-the-service-password",
+    });
+    await waitFor("two refused logins", () => events("connection-error").length >= 2, 10_000);
+    expect(String(events("connection-error")[0]?.error)).toMatch(/Not authorized|Bad username or password/i);
+    expect(JSON.stringify(events("connection-error"))).not.toContain("not-the-service-password");
+    await agent.stop();
+  });
+});
+
+/**
+ * A TCP relay in front of the broker that can drop every connection and refuse new ones for a
+ * while, as a broker restart does, without changing the broker's port.
+ */
+async function startCuttableProxy(targetPort: number) {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = async () => {
+    server = createServer((client) => {
+      const upstream = tcpConnect({ host: HOST, port: targetPort });
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+        socket.on("error", () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    server.listen(port, HOST);
+    await once(server, "listening");
+  };
+  const stopListening = async () => {
+    for (const socket of sockets) socket.destroy();
+    if (server) await new Promise((resolve) => server?.close(resolve));
+  };
+  await listen();
+  return {
+    port,
+    async cutAndRefuse(ms: number) {
+      await stopListening();
+      await sleep(ms);
+      await listen();
+    },
+    close: stopListening,
+  };
+}
