@@ -1,0 +1,145 @@
+import type { MqttClient } from "mqtt";
+import { buildMessage, checkReply, type MerossMessage, parseMessage } from "../meross/envelope.ts";
+import type { DeviceRequest } from "../meross/messages.ts";
+import { controllerReplyTopic, deviceSubscribeTopic } from "../meross/topics.ts";
+import {
+  type BrokerClientSettings,
+  BrokerConnectionError,
+  connectOnce,
+  uniqueClientId,
+} from "./broker-connection.ts";
+import { ReplyTimeoutError } from "./exit-codes.ts";
+import {
+  type ControlAction,
+  type ControlResult,
+  channelState,
+  type ResolvedDevice,
+  requestFor,
+} from "./toggle.ts";
+
+export interface ControllerSettings extends BrokerClientSettings {
+  /** The stack's device key: requests are signed with it and replies checked against it. */
+  key: string;
+  userId: string;
+}
+
+interface Pending {
+  resolve(reply: MerossMessage): void;
+  reject(error: Error): void;
+}
+
+/**
+ * A controller on the broker, as the Meross app is on the cloud: it owns a reply topic, puts it in
+ * each request's `from`, and matches replies by messageId.
+ */
+export class DeviceCommander {
+  private readonly pending = new Map<string, Pending>();
+
+  private constructor(
+    private readonly client: MqttClient,
+    private readonly settings: ControllerSettings,
+    readonly replyTopic: string,
+  ) {
+    client.on("message", (topic, payload) => {
+      if (topic !== replyTopic) return;
+      let reply: MerossMessage;
+      try {
+        reply = parseMessage(payload);
+      } catch {
+        return;
+      }
+      const waiting = this.pending.get(reply.header.messageId);
+      if (waiting) {
+        this.pending.delete(reply.header.messageId);
+        waiting.resolve(reply);
+      }
+    });
+    client.on("close", () => {
+      for (const waiting of this.pending.values()) {
+        waiting.reject(
+          new BrokerConnectionError("ECONNECT", "the broker closed the connection before the reply came"),
+        );
+      }
+      this.pending.clear();
+    });
+  }
+
+  /** Connects and subscribes to the reply topic before anything is sent, so no reply can be missed. */
+  static async connect(
+    settings: ControllerSettings,
+    options: { timeoutMs?: number } = {},
+  ): Promise<DeviceCommander> {
+    const clientId = uniqueClientId("control");
+    const client = await connectOnce(settings, { clientId, ...options });
+    const replyTopic = controllerReplyTopic(settings.userId, clientId);
+    try {
+      const granted = await client.subscribeAsync(replyTopic, { qos: 1 });
+      if (granted.some((grant) => grant.qos === 128)) {
+        throw new BrokerConnectionError(
+          "ECONNREFUSED_AUTH",
+          `the broker does not let ${settings.username ?? "this client"} read its reply topic ${replyTopic}; ` +
+            "use a controller account",
+        );
+      }
+    } catch (error) {
+      await client.endAsync(true);
+      throw error;
+    }
+    return new DeviceCommander(client, settings, replyTopic);
+  }
+
+  /** Sends one signed request and waits for the device's checked reply (ERROR becomes DeviceError). */
+  async request(
+    uuid: string,
+    request: DeviceRequest,
+    timeoutMs: number,
+  ): Promise<{ reply: MerossMessage; roundTripMs: number }> {
+    const message = buildMessage({ ...request, key: this.settings.key, from: this.replyTopic });
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const reply = await new Promise<MerossMessage>((resolve, reject) => {
+      this.pending.set(message.header.messageId, { resolve, reject });
+      timer = setTimeout(() => {
+        this.pending.delete(message.header.messageId);
+        reject(
+          new ReplyTimeoutError(
+            `no reply to ${request.method} ${request.namespace} from ${uuid} within ${timeoutMs} ms: ` +
+              "is the device online? (watch it with zx scripts/monitor.mjs)",
+          ),
+        );
+      }, timeoutMs);
+      this.client.publish(deviceSubscribeTopic(uuid), JSON.stringify(message), { qos: 1 }, (error) => {
+        if (!error) return;
+        clearTimeout(timer);
+        this.pending.delete(message.header.messageId);
+        reject(new BrokerConnectionError("ECONNECT", `could not publish to the broker: ${error.message}`));
+      });
+    }).finally(() => clearTimeout(timer));
+    return { reply: checkReply(message, reply, this.settings.key), roundTripMs: Date.now() - started };
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+/** One control.mjs run: on/off are a SET, status a GET, toggle a GET then the opposite SET. */
+export async function controlDevice(
+  commander: DeviceCommander,
+  device: ResolvedDevice,
+  action: ControlAction,
+  channel: number,
+  timeoutMs: number,
+): Promise<ControlResult> {
+  const first = requestFor(action, channel);
+  const { reply, roundTripMs } = await commander.request(device.uuid, first, timeoutMs);
+  if (action === "status") {
+    return { action, device, channel, on: channelState(reply.payload, channel).on, roundTripMs };
+  }
+  if (action === "toggle") {
+    const current = channelState(reply.payload, channel);
+    const second = await commander.request(device.uuid, requestFor(action, channel, current), timeoutMs);
+    return { action, device, channel, on: !current.on, roundTripMs: second.roundTripMs };
+  }
+  return { action, device, channel, on: action === "on", roundTripMs };
+}

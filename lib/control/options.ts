@@ -1,0 +1,285 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { brokerAddressSchema } from "../meross/broker-url.ts";
+import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
+import { listStackDevices, type StackDevice } from "../stack/devices.ts";
+import { readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
+import { createPulumiRunner } from "../stack/pulumi-cli.ts";
+import type { BrokerClientSettings } from "./broker-connection.ts";
+import type { ControllerSettings } from "./client.ts";
+import { UsageError } from "./exit-codes.ts";
+import {
+  CONTROL_ACTIONS,
+  type ControlAction,
+  channelSchema,
+  controlActionSchema,
+  type ResolvedDevice,
+  resolveDevice,
+} from "./toggle.ts";
+
+/**
+ * The flags of control.mjs and monitor.mjs, validated before anything connects. Every value can
+ * come from the deployed stack (`pulumi stack output`/`config`), and a flag overrides it.
+ */
+
+/** minimist's parse spec: values that look like numbers must stay strings (`--key 0012`). */
+export interface FlagSpec {
+  string: string[];
+  boolean: string[];
+  default: Record<string, unknown>;
+}
+
+const CONNECTION_FLAGS = ["broker", "ca", "username", "password", "stack"];
+
+export const CONTROL_FLAGS: FlagSpec = {
+  string: [...CONNECTION_FLAGS, "key", "user", "channel", "timeout"],
+  boolean: ["json", "help"],
+  default: {},
+};
+
+export const MONITOR_FLAGS: FlagSpec = {
+  string: [...CONNECTION_FLAGS, "count"],
+  boolean: ["json", "raw", "replies", "help"],
+  default: { replies: true },
+};
+
+/** Keeps the broker password and the device key out of `ps` and shell history. */
+export const SECRET_ENVIRONMENT = { password: "MEROSS_MQTT_PASSWORD", key: "MEROSS_DEVICE_KEY" } as const;
+
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
+const single = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value, context) => {
+    if (Array.isArray(value)) {
+      context.addIssue({ code: "custom", message: "give it once" });
+      return z.NEVER;
+    }
+    return value;
+  }, schema);
+
+const connectionShape = {
+  broker: single(
+    z
+      .string()
+      .refine((url) => brokerAddressSchema.safeParse(url).success, "must look like mqtts://host:port"),
+  ).optional(),
+  ca: single(z.string().min(1, "needs a file name")).optional(),
+  username: single(z.string().min(1, "must not be empty")).optional(),
+  password: single(z.string()).optional(),
+  stack: single(z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)])).optional(),
+  json: z.boolean().default(false),
+};
+
+const controlFlagsSchema = z.object({
+  ...connectionShape,
+  key: single(deviceKeySchema).optional(),
+  user: single(userIdSchema).optional(),
+  channel: single(channelSchema).default(0),
+  timeout: single(z.coerce.number().positive("must be a number of seconds above 0")).default(
+    DEFAULT_TIMEOUT_SECONDS,
+  ),
+});
+
+const monitorFlagsSchema = z.object({
+  ...connectionShape,
+  raw: z.boolean().default(false),
+  replies: z.boolean().default(true),
+  count: single(z.coerce.number().int().positive("must be a whole number above 0")).optional(),
+});
+
+export type ControlFlags = z.output<typeof controlFlagsSchema>;
+export type MonitorFlags = z.output<typeof monitorFlagsSchema>;
+
+function validate<S extends z.ZodType>(
+  schema: S,
+  flags: Record<string, unknown>,
+  known: FlagSpec,
+): z.output<S> {
+  const knownNames = new Set([...known.string, ...known.boolean, "_", "--"]);
+  const unknown = Object.keys(flags).filter((name) => !knownNames.has(name));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown flag ${unknown.map((name) => `--${name}`).join(", ")}; see --help`);
+  }
+  const { _: _positional, help: _help, "--": _rest, ...values } = flags;
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    throw new UsageError(
+      parsed.error.issues
+        .map((issue) => {
+          const flag = issue.path[0];
+          return typeof flag === "string" ? `--${flag}: ${issue.message}` : issue.message;
+        })
+        .join("\n"),
+    );
+  }
+  return parsed.data;
+}
+
+export interface ControlCommand {
+  device: string;
+  action: ControlAction;
+  flags: ControlFlags;
+}
+
+/** `control.mjs <device> on|off|toggle|status [flags]`, as minimist parsed it with CONTROL_FLAGS. */
+export function parseControlArguments(argv: Record<string, unknown> & { _: unknown[] }): ControlCommand {
+  const flags = validate(controlFlagsSchema, argv, CONTROL_FLAGS);
+  const [device, action, ...extra] = argv._.map(String);
+  if (device === undefined || action === undefined) {
+    throw new UsageError(`give a device and an action: control.mjs <device> ${CONTROL_ACTIONS.join("|")}`);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}; see --help`);
+  const parsedAction = controlActionSchema.safeParse(action);
+  if (!parsedAction.success) throw new UsageError(parsedAction.error.issues[0]?.message ?? "bad action");
+  return { device, action: parsedAction.data, flags };
+}
+
+export interface MonitorCommand {
+  /** Device names or uuids to show; empty shows every device. */
+  devices: string[];
+  flags: MonitorFlags;
+}
+
+export function parseMonitorArguments(argv: Record<string, unknown> & { _: unknown[] }): MonitorCommand {
+  const flags = validate(monitorFlagsSchema, argv, MONITOR_FLAGS);
+  if (flags.raw && flags.json) throw new UsageError("--raw and --json cannot be combined: pick one output");
+  return { devices: argv._.map(String), flags };
+}
+
+/** Where scripts get what the flags leave out; absent with --no-stack. */
+export interface StackSource {
+  outputs(): Promise<StackOutputs>;
+  devices(): Promise<StackDevice[]>;
+}
+
+/** The project's stack through lib/stack, read at most once per run and only when asked. */
+export function stackSource(projectDir: string, stack: string | false | undefined): StackSource | undefined {
+  if (stack === false) return undefined;
+  const pulumi = createPulumiRunner({ projectDir, ...(stack === undefined ? {} : { stack }) });
+  let outputs: Promise<StackOutputs> | undefined;
+  let devices: Promise<StackDevice[]> | undefined;
+  return {
+    outputs: () => {
+      outputs ??= readStackOutputs(pulumi);
+      return outputs;
+    },
+    devices: () => {
+      devices ??= listStackDevices(pulumi);
+      return devices;
+    },
+  };
+}
+
+async function readCa(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`--ca: cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!text.includes("BEGIN CERTIFICATE")) throw new UsageError(`--ca: ${path} is not a PEM certificate`);
+  return text;
+}
+
+const isPlain = (url: string) => /^mqtt:\/\//i.test(url.trim());
+
+type ConnectionFlags = Pick<ControlFlags, "broker" | "ca" | "username" | "password">;
+
+/**
+ * The broker login: flags first, then the stack's first broker URL and CA. The stack has no
+ * controller password to hand out, so --username/--password (or MEROSS_MQTT_PASSWORD) are the user's.
+ */
+export async function resolveBrokerSettings(
+  flags: ConnectionFlags,
+  outputs: StackOutputs | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<BrokerClientSettings> {
+  const brokerUrl = flags.broker ?? outputs?.brokerUrls[0];
+  if (brokerUrl === undefined) {
+    throw new UsageError("--broker mqtts://<host>:<port> is needed without the stack (--no-stack)");
+  }
+  const ca = flags.ca !== undefined ? await readCa(flags.ca) : outputs?.caCertificatePem;
+  if (ca === undefined && !isPlain(brokerUrl)) {
+    throw new UsageError(
+      "--ca <the stack's CA certificate file> is needed to check the broker's TLS certificate",
+    );
+  }
+  const password = flags.password ?? env[SECRET_ENVIRONMENT.password];
+  return {
+    brokerUrl,
+    ...(ca === undefined ? {} : { ca }),
+    ...(flags.username === undefined ? {} : { username: flags.username }),
+    ...(password === undefined ? {} : { password }),
+  };
+}
+
+export async function resolveControllerSettings(
+  flags: ControlFlags,
+  outputs: StackOutputs | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<ControllerSettings> {
+  const broker = await resolveBrokerSettings(flags, outputs, env);
+  const key = flags.key ?? env[SECRET_ENVIRONMENT.key] ?? outputs?.deviceKey;
+  if (key === undefined) {
+    throw new UsageError(
+      `--key (or ${SECRET_ENVIRONMENT.key}) is needed without the stack: the key devices sign with`,
+    );
+  }
+  const checkedKey = deviceKeySchema.safeParse(key);
+  if (!checkedKey.success) throw new UsageError(`--key ${checkedKey.error.issues[0]?.message}`);
+  return { ...broker, key: checkedKey.data, userId: flags.user ?? outputs?.userId ?? "0" };
+}
+
+/** Flags (and the environment) alone when they say everything, so the stack is read only when needed. */
+export async function controllerSettingsFrom(
+  flags: ControlFlags,
+  stack: StackSource | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<ControllerSettings> {
+  try {
+    return await resolveControllerSettings(flags, undefined, env);
+  } catch (error) {
+    if (!(error instanceof UsageError) || stack === undefined) throw error;
+  }
+  return resolveControllerSettings(flags, await stack.outputs(), env);
+}
+
+export async function brokerSettingsFrom(
+  flags: ConnectionFlags,
+  stack: StackSource | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<BrokerClientSettings> {
+  try {
+    return await resolveBrokerSettings(flags, undefined, env);
+  } catch (error) {
+    if (!(error instanceof UsageError) || stack === undefined) throw error;
+  }
+  return resolveBrokerSettings(flags, await stack.outputs(), env);
+}
+
+/**
+ * The config's devices give names; a raw uuid still works when the stack cannot be read (no
+ * Pulumi CLI on this machine), a name does not.
+ */
+export async function devicesFrom(stack: StackSource | undefined, needed: boolean): Promise<StackDevice[]> {
+  if (stack === undefined) return [];
+  try {
+    return await stack.devices();
+  } catch (error) {
+    if (needed) throw error;
+    return [];
+  }
+}
+
+export async function resolveDeviceFrom(
+  identifier: string,
+  stack: StackSource | undefined,
+): Promise<ResolvedDevice> {
+  const isUuid = uuidSchema.safeParse(identifier).success;
+  if (stack === undefined && !isUuid) {
+    throw new UsageError(
+      `without the stack (--no-stack), name the device by its 32-hex uuid, not ${JSON.stringify(identifier)}`,
+    );
+  }
+  return resolveDevice(identifier, await devicesFrom(stack, !isUuid));
+}

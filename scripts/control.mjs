@@ -1,0 +1,89 @@
+#!/usr/bin/env zx
+// @ts-check
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { chalk, parseArgv, spinner } from "zx";
+import "./support/load-typescript.mjs";
+
+const {
+  CONTROL_FLAGS,
+  DEFAULT_TIMEOUT_SECONDS,
+  SECRET_ENVIRONMENT,
+  controllerSettingsFrom,
+  parseControlArguments,
+  resolveDeviceFrom,
+  stackSource,
+} = await import("../lib/control/options.ts");
+const { EXIT_CODE_HELP, exitCodeFor } = await import("../lib/control/exit-codes.ts");
+const { describeResult } = await import("../lib/control/toggle.ts");
+const { DeviceCommander, controlDevice } = await import("../lib/control/client.ts");
+
+const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
+
+const HELP = `Switch a Meross plug through your broker, or read its state.
+
+Usage: zx scripts/control.mjs <device> on|off|toggle|status [flags]
+
+  <device>            a name from the stack config's devices list, its MAC, or its 32-hex uuid
+
+Flags:
+  --channel N         the plug's channel (default 0; power strips have more)
+  --timeout S         seconds to wait for the device's reply (default ${DEFAULT_TIMEOUT_SECONDS})
+  --json              print the result as one JSON object
+  --broker URL        broker to use (default: the stack's first brokerUrls output)
+  --ca FILE           CA certificate of the broker (default: the stack's caCertificatePem output)
+  --username NAME     broker login, e.g. your controller account (mysql variant)
+  --password PASS     its password; better: set ${SECRET_ENVIRONMENT.password}
+  --key KEY           the key devices sign with (default: the stack's deviceKey); or set ${SECRET_ENVIRONMENT.key}
+  --user ID           the Meross user id (default: the stack's userId, else 0)
+  --stack NAME        read outputs and devices from this stack instead of the selected one
+  --no-stack          do not run pulumi: take everything from the flags (devices by uuid only)
+  --help              this text
+
+Requests are signed with the device key and carry a private reply topic that control subscribes
+to before it sends, so no reply can be missed.
+
+${EXIT_CODE_HELP}`;
+
+/** The arguments after this script's path, parsed with our own spec (zx's global argv has none). */
+function scriptArguments() {
+  const self = fileURLToPath(import.meta.url);
+  const index = process.argv.findIndex((arg, i) => i > 0 && safeRealpath(arg) === self);
+  return parseArgv(process.argv.slice(index + 1), CONTROL_FLAGS);
+}
+
+/** @param {string} path */
+function safeRealpath(path) {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+const args = scriptArguments();
+if (args.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+try {
+  const { device: identifier, action, flags } = parseControlArguments(args);
+  const stack = stackSource(PROJECT_DIR, flags.stack);
+  const device = await resolveDeviceFrom(identifier, stack);
+  const settings = await controllerSettingsFrom(flags, stack, process.env);
+  const commander = await spinner(`connecting to ${settings.brokerUrl}`, () =>
+    DeviceCommander.connect(settings),
+  );
+  try {
+    const result = await spinner(`${action} ${device.name ?? device.uuid}`, () =>
+      controlDevice(commander, device, action, flags.channel, flags.timeout * 1000),
+    );
+    console.log(flags.json ? JSON.stringify(result) : describeResult(result));
+  } finally {
+    await commander.close();
+  }
+} catch (error) {
+  console.error(chalk.red(`control: ${/** @type {Error} */ (error).message}`));
+  process.exit(exitCodeFor(error));
+}

@@ -1,0 +1,243 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseArgv } from "zx";
+import { BrokerConnectionError } from "../../lib/control/broker-connection.ts";
+import {
+  EXIT,
+  exitCodeFor,
+  ReplyTimeoutError,
+  UnknownDeviceError,
+  UsageError,
+} from "../../lib/control/exit-codes.ts";
+import {
+  CONTROL_FLAGS,
+  MONITOR_FLAGS,
+  parseControlArguments,
+  parseMonitorArguments,
+  resolveBrokerSettings,
+  resolveControllerSettings,
+} from "../../lib/control/options.ts";
+import { channelState, describeResult, requestFor, resolveDevice } from "../../lib/control/toggle.ts";
+import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
+import { Namespace } from "../../lib/meross/messages.ts";
+import type { StackOutputs } from "../../lib/stack/outputs.ts";
+
+const UUID = "2307065833780651200148e1e9cf4534";
+const devices = [
+  { name: "kitchen", mac: "48:e1:e9:cf:45:34", uuid: UUID },
+  { name: "desk", mac: "48:e1:e9:00:00:01", uuid: "0123456789abcdef0123456748e1e9000001".slice(0, 32) },
+];
+const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const outputs: StackOutputs = {
+  brokerUrls: ["mqtts://192.168.1.10:8883"],
+  caCertificatePem: CA,
+  userId: "1234",
+  deviceKey: "stack-device-key-0123456789",
+  authMode: "anonymous",
+};
+
+const control = (...args: string[]) => parseControlArguments(parseArgv(args, CONTROL_FLAGS));
+const monitor = (...args: string[]) => parseMonitorArguments(parseArgv(args, MONITOR_FLAGS));
+
+describe("resolveDevice", () => {
+  it("finds a device by its config name, MAC or uuid", () => {
+    expect(resolveDevice("kitchen", devices)).toEqual({ uuid: UUID, name: "kitchen" });
+    expect(resolveDevice("48-E1-E9-CF-45-34", devices)).toEqual({ uuid: UUID, name: "kitchen" });
+    expect(resolveDevice(UUID.toUpperCase(), devices)).toEqual({ uuid: UUID, name: "kitchen" });
+  });
+
+  it("takes a raw uuid that the config does not list", () => {
+    expect(resolveDevice("ffffffffffffffffffffffffffffffff", [])).toEqual({
+      uuid: "ffffffffffffffffffffffffffffffff",
+    });
+  });
+
+  it("names the devices it knows when the name is wrong", () => {
+    expect(() => resolveDevice("kitchn", devices)).toThrow(UnknownDeviceError);
+    expect(() => resolveDevice("kitchn", devices)).toThrow(/the stack knows kitchen, desk/);
+  });
+});
+
+describe("requestFor", () => {
+  it("on/off are a ToggleX SET of the channel, status a GET", () => {
+    expect(requestFor("on", 1)).toEqual({
+      method: "SET",
+      namespace: Namespace.ControlToggleX,
+      payload: { togglex: { channel: 1, onoff: 1 } },
+    });
+    expect(requestFor("off", 0).payload).toEqual({ togglex: { channel: 0, onoff: 0 } });
+    expect(requestFor("status", 2)).toMatchObject({ method: "GET", payload: { togglex: { channel: 2 } } });
+  });
+
+  it("toggle reads first, then sets the opposite of what it read", () => {
+    expect(requestFor("toggle", 0).method).toBe("GET");
+    expect(requestFor("toggle", 0, { channel: 0, on: true }).payload).toEqual({
+      togglex: { channel: 0, onoff: 0 },
+    });
+    expect(requestFor("toggle", 0, { channel: 0, on: false }).payload).toEqual({
+      togglex: { channel: 0, onoff: 1 },
+    });
+  });
+});
+
+describe("channelState", () => {
+  it("picks the channel from a list or a single object", () => {
+    const list = {
+      togglex: [
+        { channel: 0, onoff: 0 },
+        { channel: 1, onoff: 1, lmTime: 9 },
+      ],
+    };
+    expect(channelState(list, 1)).toEqual({ channel: 1, on: true, lmTime: 9 });
+    expect(channelState({ togglex: { channel: 0, onoff: 1 } }, 0).on).toBe(true);
+  });
+
+  it("is a device error when the device does not report the channel", () => {
+    expect(() => channelState({ togglex: [{ channel: 0, onoff: 1 }] }, 3)).toThrow(DeviceError);
+  });
+});
+
+describe("describeResult", () => {
+  it("says what the device is now, by name when it has one", () => {
+    const device = { uuid: UUID, name: "kitchen" };
+    expect(describeResult({ action: "on", device, channel: 0, on: true, roundTripMs: 12 })).toBe(
+      "kitchen channel 0 is now on (12 ms)",
+    );
+    expect(
+      describeResult({ action: "status", device: { uuid: UUID }, channel: 1, on: false, roundTripMs: 3 }),
+    ).toBe(`${UUID} channel 1 is off (3 ms)`);
+  });
+});
+
+describe("exit codes", () => {
+  it.each([
+    [new UsageError("x"), EXIT.usage],
+    [new RangeError("channel"), EXIT.usage],
+    [new BrokerConnectionError("ECONNREFUSED_AUTH", "x"), EXIT.broker],
+    [new WrongKeyError(Namespace.ControlToggleX), EXIT.wrongKey],
+    [new DeviceError(Namespace.ControlToggleX, -1, "nope"), EXIT.device],
+    [new ReplyTimeoutError("x"), EXIT.timeout],
+    [new UnknownDeviceError("x"), EXIT.unknownDevice],
+    [new Error("bug"), EXIT.unexpected],
+  ])("%s exits with %i", (error, code) => {
+    expect(exitCodeFor(error)).toBe(code);
+  });
+
+  it("gives each failure its own code", () => {
+    expect(new Set(Object.values(EXIT)).size).toBe(Object.keys(EXIT).length);
+  });
+});
+
+describe("parseControlArguments", () => {
+  it("reads device, action and flags, keeping number-like values as strings where they must be", () => {
+    const command = control(
+      "kitchen",
+      "toggle",
+      "--channel",
+      "1",
+      "--timeout",
+      "2.5",
+      "--key",
+      "0012345678901234",
+    );
+    expect(command).toMatchObject({ device: "kitchen", action: "toggle" });
+    expect(command.flags).toMatchObject({ channel: 1, timeout: 2.5, key: "0012345678901234", json: false });
+  });
+
+  it("defaults to channel 0 and a 10 s timeout", () => {
+    expect(control("kitchen", "on").flags).toMatchObject({ channel: 0, timeout: 10 });
+  });
+
+  it.each([
+    [["kitchen"], /give a device and an action/],
+    [["kitchen", "explode"], /must be one of on, off, toggle, status/],
+    [["kitchen", "on", "extra"], /unexpected argument "extra"/],
+    [["kitchen", "on", "--channel=-1"], /--channel/],
+    [["kitchen", "on", "--channel", "two"], /--channel/],
+    [["kitchen", "on", "--timeout", "0"], /--timeout/],
+    [["kitchen", "on", "--chanel", "1"], /unknown flag --chanel/],
+    [["kitchen", "on", "--broker", "http://x"], /--broker/],
+  ])("rejects %j", (args, message) => {
+    expect(() => control(...args)).toThrow(UsageError);
+    expect(() => control(...args)).toThrow(message);
+  });
+
+  it("--no-stack turns the stack off", () => {
+    expect(control("kitchen", "on", "--no-stack").flags.stack).toBe(false);
+  });
+});
+
+describe("parseMonitorArguments", () => {
+  it("takes device filters and output modes", () => {
+    const command = monitor("kitchen", "desk", "--json", "--count", "3");
+    expect(command.devices).toEqual(["kitchen", "desk"]);
+    expect(command.flags).toMatchObject({ json: true, raw: false, count: 3, replies: true });
+    expect(monitor("--no-replies").flags.replies).toBe(false);
+  });
+
+  it("refuses --raw with --json", () => {
+    expect(() => monitor("--raw", "--json")).toThrow(/cannot be combined/);
+  });
+});
+
+describe("resolveControllerSettings", () => {
+  const dir = mkdtempSync(join(tmpdir(), "control-options-"));
+  const caFile = join(dir, "ca.pem");
+  writeFileSync(caFile, CA);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("takes everything from the stack outputs when no flag is given", async () => {
+    const settings = await resolveControllerSettings(control("kitchen", "on").flags, outputs, {});
+    expect(settings).toEqual({
+      brokerUrl: "mqtts://192.168.1.10:8883",
+      ca: CA,
+      key: outputs.deviceKey,
+      userId: "1234",
+    });
+  });
+
+  it("lets flags and the environment override the stack, keeping secrets off the command line", async () => {
+    const flags = control(
+      "kitchen",
+      "on",
+      "--broker",
+      "mqtts://127.0.0.1:18883",
+      "--ca",
+      caFile,
+      "--username",
+      "ha",
+    ).flags;
+    const settings = await resolveControllerSettings(flags, outputs, {
+      MEROSS_MQTT_PASSWORD: "from-env-password",
+      MEROSS_DEVICE_KEY: "key-from-the-environment",
+    });
+    expect(settings).toEqual({
+      brokerUrl: "mqtts://127.0.0.1:18883",
+      ca: CA,
+      username: "ha",
+      password: "from-env-password",
+      key: "key-from-the-environment",
+      userId: "1234",
+    });
+  });
+
+  it("without the stack, says which flag is missing", async () => {
+    await expect(resolveControllerSettings(control("x", "on").flags, undefined, {})).rejects.toThrow(
+      /--broker/,
+    );
+    const noCa = control("x", "on", "--broker", "mqtts://127.0.0.1:1").flags;
+    await expect(resolveControllerSettings(noCa, undefined, {})).rejects.toThrow(/--ca/);
+    const noKey = control("x", "on", "--broker", "mqtts://127.0.0.1:1", "--ca", caFile).flags;
+    await expect(resolveControllerSettings(noKey, undefined, {})).rejects.toThrow(/--key/);
+  });
+
+  it("accepts a plain mqtt:// broker without a CA and refuses a CA file that is not one", async () => {
+    const plain = await resolveBrokerSettings({ broker: "mqtt://127.0.0.1:1883" }, undefined, {});
+    expect(plain).toEqual({ brokerUrl: "mqtt://127.0.0.1:1883" });
+    await expect(
+      resolveBrokerSettings({ broker: "mqtts://h:1", ca: join(dir, "nope") }, undefined, {}),
+    ).rejects.toThrow(/cannot read/);
+  });
+});
