@@ -1,0 +1,283 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import mqtt from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import { EXIT } from "../../lib/control/exit-codes.ts";
+import { buildMessage } from "../../lib/meross/envelope.ts";
+import { Namespace } from "../../lib/meross/messages.ts";
+import { devicePublishTopic } from "../../lib/meross/topics.ts";
+import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
+import { type FakePulumi, installFakePulumi } from "../support/fake-pulumi.ts";
+import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
+import { killOnExit } from "../support/processes.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ZX = join(ROOT, "node_modules/zx/build/cli.js");
+const HOST = "127.0.0.1";
+const KEY = "control-integration-device-key";
+const USER_ID = "777";
+const NAME = "kitchen";
+const OTHER_UUID = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+
+let pki: TestPki;
+let otherCa: TestCa;
+let broker: MosquittoInstance;
+let agent: SessionAgent;
+let plug: OnlineDevice;
+let pulumi: FakePulumi;
+let caFile: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a script the way a user does (`zx scripts/x.mjs …`), with the fake pulumi first on PATH. */
+function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = pulumi.env): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [ZX, join(ROOT, "scripts", script), ...args],
+      { cwd: ROOT, env, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const control = (...args: string[]) => runScript("control.mjs", args);
+
+/** A monitor left running in the background; `lines()` is what it printed so far. */
+async function startMonitorScript(args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [ZX, join(ROOT, "scripts/monitor.mjs"), ...args], {
+    cwd: ROOT,
+    env: pulumi.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  killOnExit(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  await waitFor(
+    "the monitor to subscribe",
+    () => stderr.includes("watching"),
+    30_000,
+    () => stderr,
+  );
+  return {
+    lines: () => stdout.split("\n").filter(Boolean),
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      child.kill("SIGINT");
+      return exited;
+    },
+  };
+}
+
+async function waitFor(
+  what: string,
+  probe: () => boolean,
+  timeoutMs = 15_000,
+  context = () => "",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+beforeAll(async () => {
+  [pki, otherCa] = await Promise.all([makeTestPki({ host: HOST }), makeOtherCa()]);
+  broker = await startMosquitto({ variant: "anonymous", pki });
+  agent = startSessionAgent({
+    brokerUrl: broker.url,
+    ca: pki.caPem,
+    key: KEY,
+    userId: USER_ID,
+    log: () => {},
+  });
+  await agent.ready;
+  plug = await startOnlineDevice({
+    broker,
+    key: KEY,
+    userId: USER_ID,
+    ca: pki.caPem,
+    requireSessionAnswers: true,
+  });
+  pulumi = await installFakePulumi({
+    outputs: {
+      brokerUrls: [broker.url],
+      caCertificatePem: pki.caPem,
+      userId: USER_ID,
+      deviceKey: KEY,
+      authMode: "anonymous",
+    },
+    config: { devices: [{ name: NAME, mac: plug.device.macAddress, uuid: plug.device.uuid }] },
+  });
+  caFile = join(pki.dir, "ca-for-scripts.pem");
+  await writeFile(caFile, pki.caPem);
+});
+
+afterAll(async () => {
+  await plug?.device.stop();
+  await agent?.stop();
+  await broker?.stop();
+  await pulumi?.cleanup();
+  await otherCa?.cleanup();
+  await pki?.cleanup();
+});
+
+describe("control.mjs and monitor.mjs against a real broker and a simulated plug", () => {
+  it("switches the plug by its config name, and monitor shows the command, the reply and the state PUSH", async () => {
+    const monitor = await startMonitorScript([]);
+    try {
+      const on = await control(NAME, "on");
+      expect(on.stderr).not.toMatch(/control:/);
+      expect(on.code).toBe(EXIT.ok);
+      expect(on.stdout).toMatch(/^kitchen channel 0 is now on \(\d+ ms\)$/m);
+      expect(plug.device.state.toggles[0]?.on).toBe(true);
+
+      const status = await control(NAME, "status");
+      expect(status.code).toBe(EXIT.ok);
+      expect(status.stdout).toMatch(/^kitchen channel 0 is on \(\d+ ms\)$/m);
+
+      const off = await control(NAME, "off");
+      expect(off.stdout).toMatch(/kitchen channel 0 is now off/);
+      expect(plug.device.state.toggles[0]?.on).toBe(false);
+
+      const toggle = await control(NAME, "toggle", "--json");
+      expect(toggle.code).toBe(EXIT.ok);
+      expect(JSON.parse(toggle.stdout)).toMatchObject({
+        action: "toggle",
+        device: { uuid: plug.device.uuid, name: NAME },
+        channel: 0,
+        on: true,
+      });
+      expect(plug.device.state.toggles[0]?.on).toBe(true);
+
+      const pattern = (arrow: string, method: string, summary: string) =>
+        new RegExp(
+          `^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  kitchen\\s+${arrow} ${method}\\s+Appliance\\.Control\\.ToggleX  ${summary}$`,
+        );
+      await waitFor(
+        "the state PUSH after toggle",
+        () => monitor.lines().filter((line) => pattern("->", "PUSH", "ch0 on").test(line)).length >= 2,
+      );
+      const lines = monitor.lines();
+      expect(lines.some((line) => pattern("<-", "SET", "ch0 on").test(line))).toBe(true);
+      expect(lines.some((line) => pattern("->", "SETACK", "ok").test(line))).toBe(true);
+      expect(lines.some((line) => pattern("->", "PUSH", "ch0 off").test(line))).toBe(true);
+      expect(lines.some((line) => pattern("->", "GETACK", "ch0 on").test(line))).toBe(true);
+    } finally {
+      expect(await monitor.stop()).toBe(EXIT.ok);
+    }
+  });
+
+  it("works without the stack, from flags and the environment, with the device's raw uuid", async () => {
+    const env = { ...process.env, MEROSS_DEVICE_KEY: KEY };
+    const run = await runScript(
+      "control.mjs",
+      [plug.device.uuid, "off", "--no-stack", "--broker", broker.url, "--ca", caFile, "--user", USER_ID],
+      env,
+    );
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.stdout).toContain(`${plug.device.uuid} channel 0 is now off`);
+    expect(plug.device.state.toggles[0]?.on).toBe(false);
+  });
+
+  it.each([
+    ["a usage error", [NAME, "explode"], EXIT.usage, /must be one of on, off, toggle, status/],
+    [
+      "an unknown device name",
+      ["bedroom", "on"],
+      EXIT.unknownDevice,
+      /no device named "bedroom"; the stack knows kitchen/,
+    ],
+    [
+      "a device that never answers",
+      [OTHER_UUID, "on", "--timeout", "1"],
+      EXIT.timeout,
+      /no reply .* within 1000 ms/,
+    ],
+    [
+      "a channel the plug does not have",
+      [NAME, "on", "--channel", "3"],
+      EXIT.device,
+      /channel 3 does not exist/,
+    ],
+    ["the wrong device key", [NAME, "on", "--key", "not-the-key-of-this-stack"], EXIT.wrongKey, /error 5001/],
+  ])("exits with its own code for %s", async (_case, args, code, message) => {
+    const run = await control(...args);
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(code);
+  });
+
+  it("exits 3 when the broker's certificate is not from the CA it is given", async () => {
+    const otherCaFile = otherCa.caFile;
+    const run = await control(NAME, "on", "--ca", otherCaFile);
+    expect(run.stderr).toMatch(/cannot connect to the broker/);
+    expect(run.code).toBe(EXIT.broker);
+  });
+
+  it("exits 6 when a device name needs the stack and the stack cannot be read", async () => {
+    const broken = await installFakePulumi({ outputs: null, config: { devices: "not a list" } });
+    try {
+      const run = await runScript("control.mjs", [NAME, "on"], broken.env);
+      expect(run.code).toBe(EXIT.stack);
+      expect(run.stderr).toMatch(/devices/);
+    } finally {
+      await broken.cleanup();
+    }
+  });
+
+  it("monitor filters by device, and --json / --raw print what came over the wire", async () => {
+    const filtered = await startMonitorScript([NAME, "--json"]);
+    const raw = await startMonitorScript(["--raw"]);
+    const intruder = await mqtt.connectAsync(broker.url, { ca: pki.caPem });
+    try {
+      const other = buildMessage({
+        method: "PUSH",
+        namespace: Namespace.ControlToggleX,
+        payload: { togglex: [{ channel: 0, onoff: 1 }] },
+        key: KEY,
+        from: devicePublishTopic(OTHER_UUID),
+      });
+      await intruder.publishAsync(devicePublishTopic(OTHER_UUID), JSON.stringify(other));
+      expect((await control(NAME, "on")).code).toBe(EXIT.ok);
+      await waitFor("the raw monitor to see the other device", () =>
+        raw.lines().some((line) => line.includes(devicePublishTopic(OTHER_UUID))),
+      );
+      await waitFor("the filtered monitor to see the kitchen PUSH", () =>
+        filtered.lines().some((line) => line.includes('"method":"PUSH"') && line.includes("ToggleX")),
+      );
+      const records = filtered.lines().map((line) => JSON.parse(line));
+      expect(records.every((record) => record.uuid === plug.device.uuid && record.device === NAME)).toBe(
+        true,
+      );
+      expect(
+        records.find((record) => record.method === "PUSH" && record.namespace === Namespace.ControlToggleX),
+      ).toMatchObject({ summary: "ch0 on", payload: { togglex: [{ channel: 0, onoff: 1 }] } });
+      const rawLine = raw.lines().find((line) => line.includes(devicePublishTopic(OTHER_UUID)));
+      expect(rawLine).toContain(JSON.stringify(other));
+    } finally {
+      await intruder.endAsync();
+      await filtered.stop();
+      await raw.stop();
+    }
+  });
+});
