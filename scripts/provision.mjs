@@ -31,7 +31,8 @@ Stack (run inside the project after \`pulumi up\`; flags override the stack's ou
   --stack <name>          use this Pulumi stack instead of the selected one
   --no-stack              do not run \`pulumi\` at all: take everything from the flags
   --mqtt <url>            broker URL (mqtts://host:port); repeat for a second gateway (first two
-                          used; one is used twice). Default: the stack's brokerUrls
+                          used; one is used twice). Default: the stack's first brokerUrls entry
+                          (its brokerHost), for both gateways
   --user <id>             numeric user id (default: the stack's userId)
   --key <key>             the device key (default: the stack's deviceKey)
 
@@ -100,6 +101,7 @@ Without the stack (with --no-stack, or to override its outputs):
   --auth-mode anonymous|mysql   the broker's variant (default: the stack's)
   --ca <file>             the broker's CA certificate (PEM), to watch the device come online
   --mysql <url>           mysql://user:password@host:port/database, where device logins go
+                          (other users of this machine can read command lines: prefer the stack)
 
 ${COMMON_HELP}
 
@@ -253,7 +255,9 @@ async function setup(args) {
           `(${result.online.firstMessage}) ${result.online.seconds} s after setup.`
       : `\n${chalk.green("Sent:")} ${result.name} now restarts and dials ${formatBroker(settings.brokers[0])}.`,
   );
-  console.log(`${formatDescription(description)}\n`);
+  console.log(
+    `${formatDescription(description, "(secret: `provision.mjs info --show-password` prints it)")}\n`,
+  );
 }
 
 const COMMANDS = { info: { run: info, help: INFO_HELP }, setup: { run: setup, help: SETUP_HELP } };

@@ -343,7 +343,9 @@ export async function resolveSetupSettings(
   outputs?: StackOutputs,
 ): Promise<SetupSettings> {
   const missing: string[] = [];
-  const brokerUrls = flags.mqtt.length > 0 ? flags.mqtt : (outputs?.brokerUrls ?? []);
+  // brokerHost, the stack's first URL, is the address meant for devices; the extra names are for
+  // other clients, so by default the device gets brokerHost as both gateways (protocol §4.3).
+  const brokerUrls = flags.mqtt.length > 0 ? flags.mqtt : (outputs?.brokerUrls.slice(0, 1) ?? []);
   if (brokerUrls.length === 0) missing.push("--mqtt mqtts://<broker host>:<port>");
   const key = flags.key ?? outputs?.deviceKey;
   if (key === undefined) missing.push("--key <the key devices sign with, 16+ characters>");

@@ -74,7 +74,10 @@ export function describeDevice(device: SystemAllSummary, options: DescribeOption
   };
 }
 
-export function formatDescription(description: DeviceDescription): string {
+const PASSWORD_HINT = "(secret: add --show-password to print it)";
+
+/** `passwordHint` replaces the hidden password's text where --show-password is not a flag (setup). */
+export function formatDescription(description: DeviceDescription, passwordHint = PASSWORD_HINT): string {
   const rows: [string, string][] = [
     ...(description.name ? ([["Name", description.name]] as [string, string][]) : []),
     [
@@ -97,7 +100,7 @@ export function formatDescription(description: DeviceDescription): string {
   if (description.wifiNamespace) rows.push(["Wi-Fi message", description.wifiNamespace]);
   rows.push(
     ["MQTT username", description.mqtt.username],
-    ["MQTT password", description.mqtt.password ?? "(secret: add --show-password to print it)"],
+    ["MQTT password", description.mqtt.password ?? passwordHint],
     ["  computed from", description.mqtt.basis],
     ["Publishes to", description.topics.publish],
     ["Subscribes to", description.topics.subscribe],

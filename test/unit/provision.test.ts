@@ -32,7 +32,7 @@ const VALID = {
 };
 
 const OUTPUTS: StackOutputs = {
-  brokerUrls: ["mqtts://broker.home.arpa:8883"],
+  brokerUrls: ["mqtts://broker.home.arpa:8883", "mqtts://192.168.1.10:8883"],
   caCertificatePem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
   userId: "42",
   deviceKey: "stack-key-0123456789",
@@ -114,7 +114,7 @@ describe("setup flags", () => {
 });
 
 describe("merging flags with the stack outputs", () => {
-  it("takes the stack's values, lets flags win, and doubles a single broker", async () => {
+  it("takes the stack's values (brokerHost for both gateways), and lets flags win", async () => {
     const fromStack = validateFlags(setupFlagsSchema, {
       ...VALID,
       mqtt: undefined,
