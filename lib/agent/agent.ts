@@ -2,6 +2,7 @@ import mqtt from "mqtt";
 import {
   type BrokerClientSettings,
   brokerClientOptions,
+  trySubscribe,
   uniqueClientId,
 } from "../control/broker-connection.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
@@ -80,22 +81,22 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     failedAttempts = 0;
     connected = true;
     log({ level: "info", event: "connected", broker });
-    client.subscribe(ALL_DEVICES_PUBLISH, { qos: 1 }, (error, granted) => {
-      const refused = error !== null || granted?.some((grant) => grant.qos === 128);
-      if (refused) {
-        // Without the subscription the agent is useless; a reconnect retries it after an ACL fix.
-        log({
-          level: "error",
-          event: "subscribe-refused",
-          topic: ALL_DEVICES_PUBLISH,
-          error: error ? errorText(error) : "the broker refused the subscription (check the agent's ACL)",
-        });
-        client.end(true);
-        return;
-      }
-      log({ level: "info", event: "subscribed", topic: ALL_DEVICES_PUBLISH });
-      markReady();
-    });
+    const refused = (error: string) => {
+      // Without the subscription the agent is useless; a reconnect retries it (after an ACL fix).
+      log({ level: "error", event: "subscribe-refused", topic: ALL_DEVICES_PUBLISH, error });
+      client.end(true);
+    };
+    trySubscribe(client, ALL_DEVICES_PUBLISH, 1).then(
+      (allowed) => {
+        if (!allowed) {
+          refused("the broker refused the subscription: check the agent's ACL");
+          return;
+        }
+        log({ level: "info", event: "subscribed", topic: ALL_DEVICES_PUBLISH });
+        markReady();
+      },
+      (error: unknown) => refused(errorText(error)),
+    );
   });
 
   client.on("error", (error) => {

@@ -128,3 +128,21 @@ export function connectOnce(
     );
   });
 }
+
+const SUBACK_FAILURE = 0x80;
+
+/**
+ * Subscribes to one topic and says whether the broker allowed it. MQTT.js reports a refusal
+ * (SUBACK 0x80, e.g. an ACL denial) as an error; here it is an answer, and only real failures throw.
+ */
+export async function trySubscribe(client: MqttClient, topic: string, qos: 0 | 1): Promise<boolean> {
+  try {
+    const granted = await client.subscribeAsync(topic, { qos });
+    return granted.every((grant) => (grant.qos & SUBACK_FAILURE) === 0);
+  } catch (error) {
+    // MQTT.js 5 wraps the refusal in an ErrorWithSubackPacket carrying the SUBACK's return codes.
+    const granted = (error as { packet?: { granted?: unknown[] } }).packet?.granted;
+    if (granted?.some((code) => typeof code === "number" && (code & SUBACK_FAILURE) !== 0)) return false;
+    throw error;
+  }
+}

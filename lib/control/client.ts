@@ -6,6 +6,7 @@ import {
   type BrokerClientSettings,
   BrokerConnectionError,
   connectOnce,
+  trySubscribe,
   uniqueClientId,
 } from "./broker-connection.ts";
 import { ReplyTimeoutError } from "./exit-codes.ts";
@@ -73,8 +74,7 @@ export class DeviceCommander {
     const client = await connectOnce(settings, { clientId, ...options });
     const replyTopic = controllerReplyTopic(settings.userId, clientId);
     try {
-      const granted = await client.subscribeAsync(replyTopic, { qos: 1 });
-      if (granted.some((grant) => grant.qos === 128)) {
+      if (!(await trySubscribe(client, replyTopic, 1))) {
         throw new BrokerConnectionError(
           "ECONNREFUSED_AUTH",
           `the broker does not let ${settings.username ?? "this client"} read its reply topic ${replyTopic}; ` +

@@ -2,6 +2,7 @@ import {
   type BrokerClientSettings,
   BrokerConnectionError,
   connectOnce,
+  trySubscribe,
   uniqueClientId,
 } from "../control/broker-connection.ts";
 import {
@@ -42,11 +43,12 @@ async function subscribeAll(
   topics: string[],
   onNotice: (text: string) => void,
 ): Promise<string[]> {
-  const granted = await client.subscribeAsync(topics, { qos: 0 });
-  const refused = granted.filter((grant) => grant.qos === 128).map((grant) => grant.topic);
-  for (const topic of refused)
-    onNotice(`the broker does not let this account read ${topic}; that traffic is not shown`);
-  return topics.filter((topic) => !refused.includes(topic));
+  const allowed: string[] = [];
+  for (const topic of topics) {
+    if (await trySubscribe(client, topic, 0)) allowed.push(topic);
+    else onNotice(`the broker does not let this account read ${topic}; that traffic is not shown`);
+  }
+  return allowed;
 }
 
 /**
@@ -58,7 +60,13 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     clientId: uniqueClientId("monitor"),
     ...(options.connectTimeoutMs === undefined ? {} : { timeoutMs: options.connectTimeoutMs }),
   });
-  const allowed = await subscribeAll(client, options.topics, options.onNotice);
+  let allowed: string[];
+  try {
+    allowed = await subscribeAll(client, options.topics, options.onNotice);
+  } catch (error) {
+    await client.endAsync(true);
+    throw new BrokerConnectionError("ECONNECT", `could not subscribe: ${(error as Error).message}`);
+  }
   if (allowed.length === 0) {
     await client.endAsync(true);
     throw new BrokerConnectionError(

@@ -29,6 +29,8 @@ const TIMEZONE = "Europe/Dublin";
 const KEEPALIVE_MS = (FAST_SESSION_TIMING.keepaliveSeconds ?? 2) * 1000;
 /** Several keepalive periods, and longer than the simulator's patience for unanswered Clock/Bind. */
 const WATCH_MS = 4 * KEEPALIVE_MS;
+/** Past the moment a device that got no answers hangs up: enough for the tests that need "answered". */
+const SURVIVE_MS = (FAST_SESSION_TIMING.sessionTimeoutMs ?? 3_000) + 1_500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -163,7 +165,7 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
     expect(events("clock-answered")).toEqual([]);
 
     const online = await deviceOn(broker);
-    await sleep(WATCH_MS);
+    await sleep(SURVIVE_MS);
     expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
     expect(online.device.state.session.bind).toBe(true);
     expect(events("handler-failed")).toEqual([]);
@@ -184,7 +186,7 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
       expect(retries[1]).toBeGreaterThan(100);
 
       const online = await deviceOn(broker);
-      await sleep(WATCH_MS);
+      await sleep(SURVIVE_MS);
       expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
       expect(events("bind-acknowledged").map((entry) => entry.uuid)).toContain(online.device.uuid);
     } finally {
@@ -225,7 +227,7 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
       );
 
       const online = await deviceOn(broker);
-      await sleep(WATCH_MS);
+      await sleep(SURVIVE_MS);
       expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
       const answered = lines()
         .filter((entry) => entry.uuid === online.device.uuid)
@@ -285,10 +287,31 @@ describe("session agent in the mysql variant, with only its service account's AC
       throw new Error(`device did not come online: ${(error as Error).message}\n${authBroker.output()}`);
     });
     devices.push(online);
-    await sleep(WATCH_MS);
+    await sleep(SURVIVE_MS);
     expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
     expect(online.device.state.timezone).toBe(TIMEZONE);
     expect(events("subscribe-refused")).toEqual([]);
+  });
+
+  it("says so, and does not report ready, when its account may not read device traffic", async () => {
+    const plugLogin = deviceAccount(
+      { name: "other", mac: "48:e1:e9:00:00:99", uuid: "9".repeat(32) },
+      KEY,
+      USER_ID,
+    );
+    await upsertAccount(conn, plugLogin);
+    const { agent, events } = runAgent({
+      brokerUrl: authBroker.url,
+      username: plugLogin.username,
+      password: plugLogin.password,
+    });
+    let ready = false;
+    void agent.ready.then(() => {
+      ready = true;
+    });
+    await waitFor("the refusal", () => events("subscribe-refused")[0]);
+    expect(String(events("subscribe-refused")[0]?.error)).toMatch(/ACL/);
+    expect(ready).toBe(false);
   });
 
   it("keeps retrying while the broker refuses its login, and logs why", async () => {

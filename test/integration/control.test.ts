@@ -3,14 +3,18 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
+import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/control/exit-codes.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
+import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
+import { applySchema, upsertAccount } from "../../lib/store/database.ts";
 import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi } from "../support/fake-pulumi.ts";
+import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { killOnExit } from "../support/processes.ts";
@@ -55,10 +59,10 @@ function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = pulu
 const control = (...args: string[]) => runScript("control.mjs", args);
 
 /** A monitor left running in the background; `lines()` is what it printed so far. */
-async function startMonitorScript(args: string[]) {
+async function startMonitorScript(args: string[], env: NodeJS.ProcessEnv = pulumi.env) {
   const child: ChildProcess = spawn(process.execPath, [ZX, join(ROOT, "scripts/monitor.mjs"), ...args], {
     cwd: ROOT,
-    env: pulumi.env,
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   killOnExit(child);
@@ -72,10 +76,11 @@ async function startMonitorScript(args: string[]) {
   });
   await waitFor(
     "the monitor to subscribe",
-    () => stderr.includes("watching"),
-    30_000,
+    () => stderr.includes("watching") || child.exitCode !== null,
+    15_000,
     () => stderr,
   );
+  if (child.exitCode !== null) throw new Error(`monitor.mjs exited with ${child.exitCode}: ${stderr}`);
   return {
     lines: () => stdout.split("\n").filter(Boolean),
     stderr: () => stderr,
@@ -279,5 +284,98 @@ describe("control.mjs and monitor.mjs against a real broker and a simulated plug
       await filtered.stop();
       await raw.stop();
     }
+  });
+});
+
+describe("in the mysql variant, with a controller account's least-privilege ACL", () => {
+  const uuid = "0102030405060708090a48e1e9c0ffee";
+  const controller = controllerAccount("homeassistant", "controller-password-0123456789");
+  const service = serviceAccount("session-agent", "service-password-0123456789");
+  let db: MariaDbInstance;
+  let conn: Connection;
+  let authBroker: MosquittoInstance;
+  let authAgent: SessionAgent;
+  let authPlug: OnlineDevice;
+  const brokerFlags = () => ["--no-stack", "--broker", authBroker.url, "--ca", caFile];
+  const flags = () => [...brokerFlags(), "--user", USER_ID];
+  const env = (password: string) => ({
+    ...process.env,
+    MEROSS_DEVICE_KEY: KEY,
+    MEROSS_MQTT_PASSWORD: password,
+  });
+
+  beforeAll(async () => {
+    db = await startMariaDb();
+    conn = await db.connect();
+    await applySchema(conn);
+    for (const account of [
+      controller,
+      service,
+      deviceAccount({ name: NAME, mac: "48:e1:e9:c0:ff:ee", uuid }, KEY, USER_ID),
+    ]) {
+      await upsertAccount(conn, account);
+    }
+    authBroker = await startMosquitto({ variant: "mysql", pki, mysql: db });
+    authAgent = startSessionAgent({
+      brokerUrl: authBroker.url,
+      ca: pki.caPem,
+      username: service.username,
+      password: service.password,
+      key: KEY,
+      userId: USER_ID,
+      log: () => {},
+    });
+    await authAgent.ready;
+    authPlug = await startOnlineDevice({
+      broker: authBroker,
+      key: KEY,
+      userId: USER_ID,
+      ca: pki.caPem,
+      uuid,
+      requireSessionAnswers: true,
+    });
+  });
+
+  afterAll(async () => {
+    await authPlug?.device.stop();
+    await authAgent?.stop();
+    await authBroker?.stop();
+    await conn?.end();
+    await db?.stop();
+  });
+
+  it("control works as the controller, and monitor shows device traffic it may read", async () => {
+    const monitor = await startMonitorScript(
+      [...brokerFlags(), "--username", controller.username],
+      env(controller.password),
+    );
+    try {
+      const run = await runScript(
+        "control.mjs",
+        [uuid, "on", ...flags(), "--username", controller.username],
+        env(controller.password),
+      );
+      expect(run.stderr).not.toMatch(/control:/);
+      expect(run.code).toBe(EXIT.ok);
+      expect(authPlug.device.state.toggles[0]?.on).toBe(true);
+      await waitFor("the PUSH in the monitor", () =>
+        monitor.lines().some((line) => /-> PUSH .*ToggleX {2}ch0 on$/.test(line)),
+      );
+      // A controller may not read other clients' commands to devices: the monitor says so instead of failing.
+      expect(monitor.stderr()).toMatch(/does not let this account read \/appliance\/\+\/subscribe/);
+    } finally {
+      await monitor.stop();
+    }
+  });
+
+  it("a wrong password is a broker failure (exit 3), not a timeout", async () => {
+    const run = await runScript(
+      "control.mjs",
+      [uuid, "on", ...flags(), "--username", controller.username],
+      env("not-the-controller-password"),
+    );
+    expect(run.stderr).toMatch(/refused the credentials of homeassistant/);
+    expect(run.stderr).not.toContain("not-the-controller-password");
+    expect(run.code).toBe(EXIT.broker);
   });
 });
