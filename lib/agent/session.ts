@@ -3,7 +3,6 @@ import {
   buildReply,
   type Header,
   type MerossMessage,
-  ProtocolError,
   parseMessage,
 } from "../meross/envelope.ts";
 import { Namespace, systemTimeRequest } from "../meross/messages.ts";
@@ -49,16 +48,21 @@ export function inspectDeviceMessage(
   if (payload.length > maxBytes) {
     return { ok: false, uuid, reason: "too-large", detail: `${payload.length} bytes, limit ${maxBytes}` };
   }
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString("utf8"));
+  } catch {
+    return { ok: false, uuid, reason: "not-json", detail: `${payload.length} bytes that are not JSON` };
+  }
   let message: MerossMessage;
   try {
-    message = parseMessage(payload);
+    message = parseMessage(json);
   } catch (error) {
-    const detail = error instanceof ProtocolError ? error.message : String(error);
     return {
       ok: false,
       uuid,
-      reason: detail === "the message is not JSON" ? "not-json" : "not-meross",
-      detail,
+      reason: "not-meross",
+      detail: error instanceof Error ? error.message : String(error),
     };
   }
   if (!isSignatureValid(message.header, options.key)) {

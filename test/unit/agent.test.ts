@@ -3,6 +3,7 @@ import { reconnectDelayMs } from "../../lib/agent/agent.ts";
 import { formatLogLine } from "../../lib/agent/log.ts";
 import { SessionResponder } from "../../lib/agent/responder.ts";
 import { answerSessionMessage, inspectDeviceMessage, SESSION_TRIGGER_SRC } from "../../lib/agent/session.ts";
+import { AgentSettingsError, loadAgentSettings, parseAgentSettings } from "../../lib/agent/settings.ts";
 import { buildMessage, buildReply, type MerossMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
@@ -245,5 +246,72 @@ describe("SessionResponder", () => {
         detail: "11 bytes, limit 10",
       },
     ]);
+  });
+});
+
+describe("agent settings", () => {
+  const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const file = JSON.stringify({
+    brokerUrl: "mqtts://mosquitto:8883",
+    ca: CA,
+    username: "session-agent",
+    password: "service-password-0123",
+    key: KEY,
+    userId: "1234",
+    timezone: "Europe/Dublin",
+  });
+  const files: Record<string, string> = { "/settings.json": file, "/ca.pem": CA };
+  const read = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`ENOENT: ${path}`);
+    return text;
+  };
+
+  it("reads the file the container is given", () => {
+    expect(loadAgentSettings({ AGENT_SETTINGS_FILE: "/settings.json" }, read)).toEqual(JSON.parse(file));
+  });
+
+  it("lets AGENT_* variables override or replace the file, for running the agent by hand", () => {
+    const settings = loadAgentSettings(
+      {
+        AGENT_SETTINGS_FILE: "/settings.json",
+        AGENT_TIMEZONE: "UTC",
+        AGENT_BROKER_URL: "mqtt://127.0.0.1:1883",
+      },
+      read,
+    );
+    expect(settings).toMatchObject({ timezone: "UTC", brokerUrl: "mqtt://127.0.0.1:1883", key: KEY });
+    expect(
+      loadAgentSettings(
+        { AGENT_BROKER_URL: "mqtts://h:8883", AGENT_CA_FILE: "/ca.pem", AGENT_KEY: KEY, AGENT_USER_ID: "0" },
+        read,
+      ),
+    ).toEqual({ brokerUrl: "mqtts://h:8883", ca: CA, key: KEY, userId: "0" });
+  });
+
+  it("names every bad field and never repeats a secret", () => {
+    const bad = { brokerUrl: "http://x", key: "has a space secret", userId: "me", timezone: "Mars/Olympus" };
+    let message = "";
+    try {
+      parseAgentSettings(bad, "test");
+    } catch (error) {
+      expect(error).toBeInstanceOf(AgentSettingsError);
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/brokerUrl/);
+    expect(message).toMatch(/key/);
+    expect(message).toMatch(/userId/);
+    expect(message).toMatch(/timezone: must be an IANA time zone/);
+    expect(message).not.toContain("has a space secret");
+  });
+
+  it("refuses unknown fields (a typo would otherwise be silently ignored)", () => {
+    expect(() => parseAgentSettings({ ...JSON.parse(file), timeZone: "UTC" }, "test")).toThrow(/timeZone/);
+  });
+
+  it("says which file it could not read", () => {
+    expect(() => loadAgentSettings({ AGENT_SETTINGS_FILE: "/missing.json" }, read)).toThrow(
+      /AGENT_SETTINGS_FILE=\/missing.json/,
+    );
   });
 });

@@ -7,6 +7,7 @@ import {
   formatTrafficLine,
   summarizePayload,
 } from "../../lib/monitor/format.ts";
+import { monitorTopics } from "../../lib/monitor/watch.ts";
 
 const UUID = "2307065833780651200148e1e9cf4534";
 const NOW = new Date("2025-03-01T12:00:00.123Z");
@@ -197,5 +198,19 @@ describe("summarizePayload", () => {
     const summary = summarizePayload("Appliance.Unknown", "PUSH", { blob: "x".repeat(500) });
     expect(summary.length).toBe(100);
     expect(summary.endsWith("…")).toBe(true);
+  });
+});
+
+describe("monitorTopics", () => {
+  it("watches every device, or only the named ones, plus controller replies unless left out", () => {
+    expect(monitorTopics([], true)).toEqual([
+      "/appliance/+/publish",
+      "/appliance/+/subscribe",
+      "/app/+/subscribe",
+    ]);
+    expect(monitorTopics([UUID], false)).toEqual([
+      `/appliance/${UUID}/publish`,
+      `/appliance/${UUID}/subscribe`,
+    ]);
   });
 });
