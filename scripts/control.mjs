@@ -19,6 +19,18 @@ const { describeResult } = await import("../lib/control/toggle.ts");
 const { DeviceCommander, controlDevice } = await import("../lib/control/client.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
+/** A spinner only for a person at a terminal: Node-RED's exec node and scripts get clean output. */
+const interactive = Boolean(process.stderr.isTTY);
+
+/**
+ * @template T
+ * @param {string} title
+ * @param {() => Promise<T>} action
+ * @returns {Promise<T>}
+ */
+function step(title, action) {
+  return interactive ? /** @type {Promise<T>} */ (spinner(title, action)) : action();
+}
 
 const HELP = `Switch a Meross plug through your broker, or read its state.
 
@@ -72,11 +84,11 @@ try {
   const stack = stackSource(PROJECT_DIR, flags.stack);
   const device = await resolveDeviceFrom(identifier, stack);
   const settings = await controllerSettingsFrom(flags, stack, process.env);
-  const commander = await spinner(`connecting to ${settings.brokerUrl}`, () =>
+  const commander = await step(`connecting to ${settings.brokerUrl}`, () =>
     DeviceCommander.connect(settings),
   );
   try {
-    const result = await spinner(`${action} ${device.name ?? device.uuid}`, () =>
+    const result = await step(`${action} ${device.name ?? device.uuid}`, () =>
       controlDevice(commander, device, action, flags.channel, flags.timeout * 1000),
     );
     console.log(flags.json ? JSON.stringify(result) : describeResult(result));
