@@ -14,8 +14,9 @@ import { SessionResponder } from "./responder.ts";
 export interface SessionAgentOptions extends BrokerClientSettings {
   /** The device key of the stack: session replies are signed with it and device messages checked against it. */
   key: string;
+  /** Names the agent's MQTT client (`session-agent-<userId>-<random>`) in the broker's log. */
   userId: string;
-  /** IANA zone sent to each device once it is seen and again after it binds (boots); none: leave devices as they are. */
+  /** IANA zone sent to each device once, and again when a later Bind shows it rebooted; none: zones are left alone. */
   timezone?: string;
   log: AgentLogger;
   maxMessageBytes?: number;
