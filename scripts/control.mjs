@@ -14,6 +14,7 @@ const {
   resolveDeviceFrom,
   stackSource,
 } = await import("../lib/control/options.ts");
+const { EXIT } = await import("../lib/cli/exit-codes.ts");
 const { EXIT_CODE_HELP, exitCodeFor } = await import("../lib/control/exit-codes.ts");
 const { describeResult } = await import("../lib/control/toggle.ts");
 const { DeviceCommander, controlDevice } = await import("../lib/control/client.ts");
@@ -76,7 +77,7 @@ function safeRealpath(path) {
 const args = scriptArguments();
 if (args.help) {
   console.log(HELP);
-  process.exit(0);
+  process.exit(EXIT.ok);
 }
 
 try {

@@ -6,7 +6,9 @@ import { chalk, minimist } from "zx";
 import "./support/load-typescript.mjs";
 
 const options = await import("../lib/provision/options.ts");
-const { EXIT, EXIT_CODE_HELP, exitCodeFor } = await import("../lib/provision/exit-codes.ts");
+const { UsageError, unknownFlagError, validateFlags } = await import("../lib/cli/flags.ts");
+const { EXIT } = await import("../lib/cli/exit-codes.ts");
+const { EXIT_CODE_HELP, exitCodeFor } = await import("../lib/provision/exit-codes.ts");
 const { listInventory, revokeDevice } = await import("../lib/provision/inventory.ts");
 const { connectDatabase } = await import("../lib/provision/database.ts");
 const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");
@@ -51,11 +53,11 @@ function parse(args) {
       return true;
     },
   });
-  const error = options.unknownFlagError(unknown);
+  const error = unknownFlagError(unknown);
   if (error) throw error;
   return {
     positional: parsed._.map(String),
-    flags: options.validateFlags(options.devicesFlagsSchema, parsed),
+    flags: validateFlags(options.devicesFlagsSchema, parsed),
   };
 }
 
@@ -71,7 +73,7 @@ async function openSources(flags) {
   const outputs = pulumi && !flags.mysql ? await readStackOutputs(pulumi) : undefined;
   const mysql = flags.mysql ?? outputs?.mysql;
   if (!pulumi && !mysql)
-    throw new options.UsageError("--no-stack needs --mysql mysql://user:password@host:port/database");
+    throw new UsageError("--no-stack needs --mysql mysql://user:password@host:port/database");
   const conn = mysql ? await connectDatabase(mysql) : undefined;
   return { ...(pulumi ? { pulumi } : {}), ...(conn ? { conn } : {}) };
 }
@@ -114,7 +116,7 @@ try {
   const { positional, flags } = parse(rest);
   if (command === "list") {
     if (positional.length > 0)
-      throw new options.UsageError(`list takes no argument, got ${JSON.stringify(positional[0])}`);
+      throw new UsageError(`list takes no argument, got ${JSON.stringify(positional[0])}`);
     sources = await openSources(flags);
     const inventory = await listInventory(sources);
     if (json) {
@@ -125,7 +127,7 @@ try {
     }
   } else if (command === "revoke") {
     if (positional.length !== 1)
-      throw new options.UsageError("revoke takes one device: its name, MAC address or uuid");
+      throw new UsageError("revoke takes one device: its name, MAC address or uuid");
     sources = await openSources(flags);
     const revoked = await revokeDevice(String(positional[0]), sources);
     if (json) {
@@ -151,9 +153,7 @@ try {
       );
     }
   } else {
-    throw new options.UsageError(
-      `unknown command ${JSON.stringify(command)}: use list or revoke (see --help)`,
-    );
+    throw new UsageError(`unknown command ${JSON.stringify(command)}: use list or revoke (see --help)`);
   }
   await sources?.conn?.end();
   process.exit(EXIT.ok);

@@ -14,7 +14,8 @@ const {
   resolveDeviceFrom,
   stackSource,
 } = await import("../lib/control/options.ts");
-const { EXIT, exitCodeFor } = await import("../lib/control/exit-codes.ts");
+const { EXIT } = await import("../lib/cli/exit-codes.ts");
+const { MONITOR_EXIT_CODE_HELP, exitCodeFor } = await import("../lib/control/exit-codes.ts");
 const { decodeTraffic, formatRawLine, formatTrafficJson, formatTrafficLine } = await import(
   "../lib/monitor/format.ts"
 );
@@ -48,8 +49,9 @@ Flags:
   --no-stack          do not run pulumi: take everything from the flags (devices shown by uuid)
   --help              this text
 
-Stop it with Ctrl-C. Exit codes: 0 stopped, 2 bad flags, 3 cannot connect to the broker (or it
-refused every subscription), 6 the stack could not be read, 8 no device by that name.`;
+Stop it with Ctrl-C.
+
+${MONITOR_EXIT_CODE_HELP}`;
 
 /** @param {string} path */
 function safeRealpath(path) {

@@ -6,7 +6,9 @@ import { chalk, minimist, spinner } from "zx";
 import "./support/load-typescript.mjs";
 
 const options = await import("../lib/provision/options.ts");
-const { EXIT, EXIT_CODE_HELP, exitCodeFor } = await import("../lib/provision/exit-codes.ts");
+const { UsageError, unknownFlagError, validateFlags } = await import("../lib/cli/flags.ts");
+const { EXIT } = await import("../lib/cli/exit-codes.ts");
+const { EXIT_CODE_HELP, exitCodeFor } = await import("../lib/provision/exit-codes.ts");
 const { provisionDevice, readDeviceInfo } = await import("../lib/provision/provision.ts");
 const { checkIdentity } = await import("../lib/provision/setup.ts");
 const { SetupStepError } = await import("../lib/provision/steps.ts");
@@ -114,7 +116,7 @@ function scriptArgs() {
   return process.argv.slice(index === -1 ? 2 : index + 1);
 }
 
-/** @param {string[]} args @param {import("../lib/provision/options.ts").FlagSpec} spec */
+/** @param {string[]} args @param {import("../lib/cli/flags.ts").FlagSpec} spec */
 function parseFlags(args, spec) {
   /** @type {string[]} */
   const unknown = [];
@@ -127,10 +129,9 @@ function parseFlags(args, spec) {
       return true;
     },
   });
-  const error = options.unknownFlagError(unknown);
+  const error = unknownFlagError(unknown);
   if (error) throw error;
-  if (parsed._.length > 0)
-    throw new options.UsageError(`unexpected argument ${JSON.stringify(String(parsed._[0]))}`);
+  if (parsed._.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(String(parsed._[0]))}`);
   return parsed;
 }
 
@@ -158,7 +159,7 @@ function stackRunner(stack) {
 
 /** @param {string[]} args */
 async function info(args) {
-  const flags = options.validateFlags(options.infoFlagsSchema, parseFlags(args, options.INFO_FLAGS));
+  const flags = validateFlags(options.infoFlagsSchema, parseFlags(args, options.INFO_FLAGS));
   let outputs;
   if (flags.stack !== false) {
     try {
@@ -200,7 +201,7 @@ async function info(args) {
 
 /** @param {string[]} args */
 async function setup(args) {
-  const flags = options.validateFlags(options.setupFlagsSchema, parseFlags(args, options.SETUP_FLAGS));
+  const flags = validateFlags(options.setupFlagsSchema, parseFlags(args, options.SETUP_FLAGS));
   const pulumi = flags.stack === false ? undefined : stackRunner(flags.stack);
   const outputs = pulumi
     ? await withSpinner({ title: "Reading the stack outputs" }, () => readStackOutputs(pulumi))

@@ -1,5 +1,13 @@
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import {
+  type FlagSpec,
+  readCaFile,
+  single,
+  stackFlag,
+  UsageError,
+  unknownFlagError,
+  validateFlags,
+} from "../cli/flags.ts";
 import { brokerAddressSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
@@ -7,7 +15,6 @@ import { readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
 import { createPulumiRunner } from "../stack/pulumi-cli.ts";
 import type { BrokerClientSettings } from "./broker-connection.ts";
 import type { ControllerSettings } from "./client.ts";
-import { UsageError } from "./exit-codes.ts";
 import {
   CONTROL_ACTIONS,
   type ControlAction,
@@ -21,13 +28,6 @@ import {
  * The flags of control.mjs and monitor.mjs, validated before anything connects. Every value can
  * come from the deployed stack (`pulumi stack output`/`config`), and a flag overrides it.
  */
-
-/** minimist's parse spec: values that look like numbers must stay strings (`--key 0012`). */
-export interface FlagSpec {
-  string: string[];
-  boolean: string[];
-  default: Record<string, unknown>;
-}
 
 const CONNECTION_FLAGS = ["broker", "ca", "username", "password", "stack"];
 
@@ -48,15 +48,6 @@ export const SECRET_ENVIRONMENT = { password: "MEROSS_MQTT_PASSWORD", key: "MERO
 
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 
-const single = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value, context) => {
-    if (Array.isArray(value)) {
-      context.addIssue({ code: "custom", message: "give it once" });
-      return z.NEVER;
-    }
-    return value;
-  }, schema);
-
 const connectionShape = {
   broker: single(
     z
@@ -66,7 +57,7 @@ const connectionShape = {
   ca: single(z.string().min(1, "needs a file name")).optional(),
   username: single(z.string().min(1, "must not be empty")).optional(),
   password: single(z.string()).optional(),
-  stack: single(z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)])).optional(),
+  stack: stackFlag,
   json: z.boolean().default(false),
 };
 
@@ -90,29 +81,20 @@ const monitorFlagsSchema = z.object({
 export type ControlFlags = z.output<typeof controlFlagsSchema>;
 export type MonitorFlags = z.output<typeof monitorFlagsSchema>;
 
+/** zx's parseArgv keeps flags nobody declared, so they are looked for here. */
 function validate<S extends z.ZodType>(
   schema: S,
   flags: Record<string, unknown>,
   known: FlagSpec,
 ): z.output<S> {
   const knownNames = new Set([...known.string, ...known.boolean, "_", "--"]);
-  const unknown = Object.keys(flags).filter((name) => !knownNames.has(name));
-  if (unknown.length > 0) {
-    throw new UsageError(`unknown flag ${unknown.map((name) => `--${name}`).join(", ")}; see --help`);
-  }
-  const { _: _positional, help: _help, "--": _rest, ...values } = flags;
-  const parsed = schema.safeParse(values);
-  if (!parsed.success) {
-    throw new UsageError(
-      parsed.error.issues
-        .map((issue) => {
-          const flag = issue.path[0];
-          return typeof flag === "string" ? `--${flag}: ${issue.message}` : issue.message;
-        })
-        .join("\n"),
-    );
-  }
-  return parsed.data;
+  const unknown = unknownFlagError(
+    Object.keys(flags)
+      .filter((name) => !knownNames.has(name))
+      .map((name) => `--${name}`),
+  );
+  if (unknown) throw unknown;
+  return validateFlags(schema, flags);
 }
 
 export interface ControlCommand {
@@ -170,17 +152,6 @@ export function stackSource(projectDir: string, stack: string | false | undefine
   };
 }
 
-async function readCa(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`--ca: cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (!text.includes("BEGIN CERTIFICATE")) throw new UsageError(`--ca: ${path} is not a PEM certificate`);
-  return text;
-}
-
 const isPlain = (url: string) => /^mqtt:\/\//i.test(url.trim());
 
 type ConnectionFlags = Pick<ControlFlags, "broker" | "ca" | "username" | "password">;
@@ -198,7 +169,7 @@ export async function resolveBrokerSettings(
   if (brokerUrl === undefined) {
     throw new UsageError("--broker mqtts://<host>:<port> is needed without the stack (--no-stack)");
   }
-  const ca = flags.ca !== undefined ? await readCa(flags.ca) : outputs?.caCertificatePem;
+  const ca = flags.ca !== undefined ? await readCaFile(flags.ca) : outputs?.caCertificatePem;
   if (ca === undefined && !isPlain(brokerUrl)) {
     throw new UsageError(
       "--ca <the stack's CA certificate file> is needed to check the broker's TLS certificate",

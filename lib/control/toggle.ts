@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { UsageError } from "../cli/flags.ts";
 import { DeviceError } from "../meross/envelope.ts";
 import { uuidSchema } from "../meross/identifiers.ts";
 import {
@@ -9,7 +10,7 @@ import {
   toggleXSetRequest,
 } from "../meross/messages.ts";
 import { matchesDevice, type StackDevice } from "../stack/devices.ts";
-import { UnknownDeviceError, UsageError } from "./exit-codes.ts";
+import { UnknownDeviceError } from "./exit-codes.ts";
 
 /** What `control.mjs` can do to one channel of one device. */
 export const CONTROL_ACTIONS = ["on", "off", "toggle", "status"] as const;

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { type FlagSpec, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
 import { deviceNameSchema, timezoneSchema } from "../config/stack.ts";
 import { type BrokerAddress, brokerAddressSchema, brokerPairSchema } from "../meross/broker-url.ts";
 import {
@@ -20,21 +20,6 @@ import { type AuthMode, authModeSchema, type MysqlSettings, type StackOutputs } 
  * The flags of `provision.mjs info|setup` and `devices.mjs`, validated in full before anything is
  * sent anywhere. Schema keys are the flag names, so every message names the flag to fix.
  */
-
-/** Bad input: exit 2, nothing sent to the device, nothing written. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** What a zx `minimist` call needs: string flags stay strings (`--key 0012`, `--wifi-pass 12345678`). */
-export interface FlagSpec {
-  string: string[];
-  boolean: string[];
-  default: Record<string, unknown>;
-}
 
 const SHARED_STRING_FLAGS = ["ip", "key", "current-key", "user", "mqtt", "stack", "mac", "uuid"];
 
@@ -69,32 +54,6 @@ export const DEVICES_FLAGS: FlagSpec = {
   boolean: ["json", "help"],
   default: {},
 };
-
-/** Flags minimist did not know (it reports positional words too; those are not flags). */
-export function unknownFlagError(unknown: string[]): UsageError | undefined {
-  const flags = unknown.filter((arg) => arg.startsWith("-"));
-  if (flags.length === 0) return undefined;
-  return new UsageError(`unknown flag ${flags.join(", ")}; see --help`);
-}
-
-function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const flag = issue.path[0];
-      return typeof flag === "string" ? `--${flag}: ${issue.message}` : issue.message;
-    })
-    .join("\n");
-}
-
-/** A flag given twice arrives as a list; only --mqtt may repeat. */
-const single = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value, ctx) => {
-    if (Array.isArray(value)) {
-      ctx.addIssue({ code: "custom", message: "give it once" });
-      return z.NEVER;
-    }
-    return value;
-  }, schema);
 
 const optionalText = <T extends z.ZodType>(schema: T) => single(schema).optional();
 
@@ -199,7 +158,7 @@ const sharedShape = {
   "current-key": optionalText(deviceKeySchema),
   user: optionalText(userIdSchema),
   mqtt: brokerUrlsFlag,
-  stack: single(z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)])).optional(),
+  stack: stackFlag,
   mac: optionalText(macAddressSchema),
   uuid: optionalText(uuidSchema),
   json: z.boolean().default(false),
@@ -285,17 +244,10 @@ export type SetupFlags = z.output<typeof setupFlagsSchema>;
 
 export const devicesFlagsSchema = z.object({
   mysql: optionalText(mysqlUrlSchema),
-  stack: single(z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)])).optional(),
+  stack: stackFlag,
   json: z.boolean().default(false),
 });
 export type DevicesFlags = z.output<typeof devicesFlagsSchema>;
-
-export function validateFlags<S extends z.ZodType>(schema: S, raw: Record<string, unknown>): z.output<S> {
-  const { _: _positional, help: _help, ...flags } = raw;
-  const parsed = schema.safeParse(flags);
-  if (!parsed.success) throw new UsageError(formatIssues(parsed.error));
-  return parsed.data;
-}
 
 /** Everything `setup` needs, merged from the flags and the stack outputs (flags win). */
 export interface SetupSettings {
@@ -322,17 +274,6 @@ export interface SetupSettings {
 }
 
 export const DEFAULT_ONLINE_TIMEOUT_SECONDS = 180;
-
-async function readCa(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`--ca: cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (!text.includes("BEGIN CERTIFICATE")) throw new UsageError(`--ca: ${path} is not a PEM certificate`);
-  return text;
-}
 
 function hostTimezone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -363,7 +304,7 @@ export async function resolveSetupSettings(
         missing.map((item) => `  ${item}`).join("\n"),
     );
   }
-  const caPem = flags.ca !== undefined ? await readCa(flags.ca) : outputs?.caCertificatePem;
+  const caPem = flags.ca !== undefined ? await readCaFile(flags.ca) : outputs?.caCertificatePem;
   const wifi: WifiNetwork | undefined =
     flags.wifi && flags["wifi-ssid"] !== undefined && flags["wifi-pass"] !== undefined
       ? withoutUndefined({

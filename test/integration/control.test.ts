@@ -6,7 +6,7 @@ import mqtt from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
-import { EXIT } from "../../lib/control/exit-codes.ts";
+import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
@@ -210,7 +210,7 @@ describe("control.mjs and monitor.mjs against a real broker and a simulated plug
     [
       "an unknown device name",
       ["bedroom", "on"],
-      EXIT.unknownDevice,
+      EXIT.notFound,
       /no device named "bedroom"; the stack knows kitchen/,
     ],
     [
@@ -222,7 +222,7 @@ describe("control.mjs and monitor.mjs against a real broker and a simulated plug
     [
       "a channel the plug does not have",
       [NAME, "on", "--channel", "3"],
-      EXIT.device,
+      EXIT.deviceError,
       /channel 3 does not exist/,
     ],
     ["the wrong device key", [NAME, "on", "--key", "not-the-key-of-this-stack"], EXIT.wrongKey, /error 5001/],
@@ -236,14 +236,14 @@ describe("control.mjs and monitor.mjs against a real broker and a simulated plug
     const otherCaFile = otherCa.caFile;
     const run = await control(NAME, "on", "--ca", otherCaFile);
     expect(run.stderr).toMatch(/cannot connect to the broker/);
-    expect(run.code).toBe(EXIT.broker);
+    expect(run.code).toBe(EXIT.unreachable);
   });
 
   it("exits 6 when a device name needs the stack and the stack cannot be read", async () => {
     const broken = await installFakePulumi({ outputs: null, config: { devices: "not a list" } });
     try {
       const run = await runScript("control.mjs", [NAME, "on"], broken.env);
-      expect(run.code).toBe(EXIT.stack);
+      expect(run.code).toBe(EXIT.stackOrDatabase);
       expect(run.stderr).toMatch(/devices/);
     } finally {
       await broken.cleanup();
@@ -376,6 +376,6 @@ describe("in the mysql variant, with a controller account's least-privilege ACL"
     );
     expect(run.stderr).toMatch(/refused the credentials of homeassistant/);
     expect(run.stderr).not.toContain("not-the-controller-password");
-    expect(run.code).toBe(EXIT.broker);
+    expect(run.code).toBe(EXIT.unreachable);
   });
 });

@@ -4,11 +4,11 @@ import mqtt, { type MqttClient } from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceCommander } from "../../lib/control/client.ts";
 import { parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace, parseToggleX, toggleXSetRequest } from "../../lib/meross/messages.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
-import { EXIT } from "../../lib/provision/exit-codes.ts";
 import {
   SIMULATED_HOME_NETWORK,
   type SimulatedDevice,
@@ -260,7 +260,7 @@ describe("without the stack, after a failed first attempt", () => {
     ];
 
     const typo = await runScript("provision.mjs", args("simulated-wifi-typo", "4"));
-    expect(typo.code).toBe(EXIT.notOnline);
+    expect(typo.code).toBe(EXIT.timeout);
     expect(typo.stderr).toMatch(/the next `pulumi up` removes its\nMySQL login/);
     expect(typo.stderr).toMatch(/Wi-Fi: the device did not join/);
     expect(devicesIn(await listAccounts(conn))).toMatchObject([{ username: second.macAddress }]);

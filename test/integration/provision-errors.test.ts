@@ -1,9 +1,9 @@
 import { createServer, type Server, Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
-import { EXIT } from "../../lib/provision/exit-codes.ts";
 import {
   type HttpExchange,
   SIMULATED_HOME_NETWORK,
@@ -219,7 +219,7 @@ describe("a device that cannot be set up", () => {
         : undefined;
     const pulumi = await stack();
     const run = await runScript("provision.mjs", setupArgs(proxy.address), { env: pulumi.env });
-    expect(run.code).toBe(EXIT.deviceRefused);
+    expect(run.code).toBe(EXIT.deviceError);
     expect(run.stderr).toMatch(/the device refused Appliance\.System\.All: device busy \(error 5000\)/);
     expect(run.stderr).toMatch(/Nothing was changed/);
     expect(await pulumi.calls()).toHaveLength(1);
@@ -236,7 +236,7 @@ describe("a device that cannot be set up", () => {
     const args = setupArgs(proxy.address, { name: "hall" });
 
     const failed = await runScript("provision.mjs", args, { env: pulumi.env });
-    expect(failed.code).toBe(EXIT.deviceRefused);
+    expect(failed.code).toBe(EXIT.deviceError);
     expect(failed.stderr).toMatch(
       /Point it at the broker .* failed: the device refused Appliance\.Config\.Key/,
     );
@@ -290,7 +290,7 @@ describe("a device that does not come online: exit 7 with the likely causes", ()
       setupArgs(`${device.ip}:${device.port}`, { timeout: "4", "wifi-pass": "not-the-password" }),
       { env: pulumi.env },
     );
-    expect(run.code).toBe(EXIT.notOnline);
+    expect(run.code).toBe(EXIT.timeout);
     expect(run.stderr).toMatch(/did not publish anything on the broker within 4 s/);
     expect(run.stderr).toMatch(/Wi-Fi: the device did not join "SimulatedHome"[\s\S]*2\.4 GHz[\s\S]*TLS:/);
     expect(run.stderr).not.toMatch(/could not reach the broker/);
@@ -306,7 +306,7 @@ describe("a device that does not come online: exit 7 with the likely causes", ()
       setupArgs(`${device.ip}:${device.port}`, { timeout: "4", mqtt: wrongHost }),
       { env: pulumi.env },
     );
-    expect(run.code).toBe(EXIT.notOnline);
+    expect(run.code).toBe(EXIT.timeout);
     expect(run.stderr).toMatch(/could not reach the broker at mqtts:\/\/localhost:\d+ either \(.*altnames/);
     expect(run.stderr).toMatch(/must be RSA and name exactly "localhost"/);
     expect(run.stderr).toMatch(/openssl s_client -connect localhost:\d+ -servername localhost/);

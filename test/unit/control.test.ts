@@ -3,14 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseArgv } from "zx";
+import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { UsageError } from "../../lib/cli/flags.ts";
 import { BrokerConnectionError } from "../../lib/control/broker-connection.ts";
-import {
-  EXIT,
-  exitCodeFor,
-  ReplyTimeoutError,
-  UnknownDeviceError,
-  UsageError,
-} from "../../lib/control/exit-codes.ts";
+import { exitCodeFor, ReplyTimeoutError, UnknownDeviceError } from "../../lib/control/exit-codes.ts";
 import {
   CONTROL_FLAGS,
   MONITOR_FLAGS,
@@ -115,11 +111,11 @@ describe("exit codes", () => {
   it.each([
     [new UsageError("x"), EXIT.usage],
     [new RangeError("channel"), EXIT.usage],
-    [new BrokerConnectionError("ECONNREFUSED_AUTH", "x"), EXIT.broker],
+    [new BrokerConnectionError("ECONNREFUSED_AUTH", "x"), EXIT.unreachable],
     [new WrongKeyError(Namespace.ControlToggleX), EXIT.wrongKey],
-    [new DeviceError(Namespace.ControlToggleX, -1, "nope"), EXIT.device],
+    [new DeviceError(Namespace.ControlToggleX, -1, "nope"), EXIT.deviceError],
     [new ReplyTimeoutError("x"), EXIT.timeout],
-    [new UnknownDeviceError("x"), EXIT.unknownDevice],
+    [new UnknownDeviceError("x"), EXIT.notFound],
     [new Error("bug"), EXIT.unexpected],
   ])("%s exits with %i", (error, code) => {
     expect(exitCodeFor(error)).toBe(code);

@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { UsageError, validateFlags } from "../../lib/cli/flags.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../../lib/meross/messages.ts";
 import { failureAdvice, offlineAdvice } from "../../lib/provision/advice.ts";
-import { EXIT, exitCodeFor } from "../../lib/provision/exit-codes.ts";
+import { exitCodeFor } from "../../lib/provision/exit-codes.ts";
 import {
   INFO_FLAGS,
   resolveSetupSettings,
   SETUP_FLAGS,
   type SetupFlags,
   setupFlagsSchema,
-  UsageError,
-  validateFlags,
 } from "../../lib/provision/options.ts";
 import { defaultDeviceName, planSetup, runSetup, type SetupDevice } from "../../lib/provision/setup.ts";
 import { SetupStepError } from "../../lib/provision/steps.ts";
@@ -337,7 +337,7 @@ describe("running the setup", () => {
     ]);
     expect(order).toEqual([`register ${LEGACY.macAddress} mss310-cf4534`, `record ${LEGACY.uuid}`]);
     expect(device.calls).not.toContainEqual(expect.stringMatching(/^setWifi/));
-    expect(exitCodeFor(error)).toBe(EXIT.deviceRefused);
+    expect(exitCodeFor(error)).toBe(EXIT.deviceError);
     expect(failureAdvice(error as never)).toMatch(/MySQL login is registered.*safe to repeat/s);
   });
 
@@ -347,7 +347,7 @@ describe("running the setup", () => {
     await expect(failure).rejects.toThrow(/has MAC 48:e1:e9:cf:45:34, not 48:e1:e9:00:00:01/);
     expect(device.calls).toEqual([`getSystemAll ${KEY}`]);
     const error = await failure.catch((e) => e);
-    expect(exitCodeFor(error)).toBe(EXIT.deviceRefused);
+    expect(exitCodeFor(error)).toBe(EXIT.deviceError);
     expect(failureAdvice(error)).toMatch(/^Nothing was changed/);
   });
 
