@@ -15,6 +15,11 @@ export interface BrokerClientSettings {
   password?: string;
 }
 
+/** `mqtt://` is plain; `mqtts://` and a bare `host:port` are TLS. */
+export function usesPlainMqtt(brokerUrl: string): boolean {
+  return /^mqtt:\/\//i.test(brokerUrl.trim());
+}
+
 export class BrokerConnectionError extends Error {
   readonly code: "ECONNREFUSED_AUTH" | "ECONNECT" | "ETIMEDOUT";
   constructor(code: BrokerConnectionError["code"], message: string, options?: { cause?: unknown }) {
@@ -35,7 +40,7 @@ export function brokerClientOptions(
         "write it as mqtts://host:port",
     );
   }
-  const plain = /^mqtt:\/\//i.test(settings.brokerUrl.trim());
+  const plain = usesPlainMqtt(settings.brokerUrl);
   return {
     protocol: plain ? "mqtt" : "mqtts",
     host: parsed.data.host,

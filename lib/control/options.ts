@@ -13,7 +13,7 @@ import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
 import { readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
 import { createPulumiRunner } from "../stack/pulumi-cli.ts";
-import type { BrokerClientSettings } from "./broker-connection.ts";
+import { type BrokerClientSettings, usesPlainMqtt } from "./broker-connection.ts";
 import type { ControllerSettings } from "./client.ts";
 import {
   CONTROL_ACTIONS,
@@ -152,8 +152,6 @@ export function stackSource(projectDir: string, stack: string | false | undefine
   };
 }
 
-const isPlain = (url: string) => /^mqtt:\/\//i.test(url.trim());
-
 type ConnectionFlags = Pick<ControlFlags, "broker" | "ca" | "username" | "password">;
 
 /**
@@ -170,7 +168,7 @@ export async function resolveBrokerSettings(
     throw new UsageError("--broker mqtts://<host>:<port> is needed without the stack (--no-stack)");
   }
   const ca = flags.ca !== undefined ? await readCaFile(flags.ca) : outputs?.caCertificatePem;
-  if (ca === undefined && !isPlain(brokerUrl)) {
+  if (ca === undefined && !usesPlainMqtt(brokerUrl)) {
     throw new UsageError(
       "--ca <the stack's CA certificate file> is needed to check the broker's TLS certificate",
     );

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type FlagSpec, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
 import { deviceNameSchema, timezoneSchema } from "../config/stack.ts";
+import { usesPlainMqtt } from "../control/broker-connection.ts";
 import { type BrokerAddress, brokerAddressSchema, brokerPairSchema } from "../meross/broker-url.ts";
 import {
   deviceKeySchema,
@@ -295,7 +296,12 @@ export async function resolveSetupSettings(
   const authMode = flags["auth-mode"] ?? outputs?.authMode ?? "anonymous";
   const mysql = flags.mysql ?? outputs?.mysql;
   if (authMode === "mysql" && !mysql) missing.push("--mysql mysql://user:password@host:port/database");
-  if (flags.wait && flags.ca === undefined && !outputs?.caCertificatePem && brokerUrls.some(isTls)) {
+  if (
+    flags.wait &&
+    flags.ca === undefined &&
+    !outputs?.caCertificatePem &&
+    brokerUrls.some((url) => !usesPlainMqtt(url))
+  ) {
     missing.push("--ca <broker CA certificate file> (to watch the device come online; or --no-wait)");
   }
   if (missing.length > 0) {
@@ -337,10 +343,6 @@ export async function resolveSetupSettings(
     wait: flags.wait,
     timeoutMs: (flags.timeout ?? DEFAULT_ONLINE_TIMEOUT_SECONDS) * 1000,
   };
-}
-
-function isTls(url: string): boolean {
-  return !/^mqtt:\/\//i.test(url.trim());
 }
 
 export function withoutUndefined<T extends Record<string, unknown>>(
