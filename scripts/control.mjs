@@ -1,8 +1,8 @@
 #!/usr/bin/env zx
 // @ts-check
-import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chalk, parseArgv, spinner } from "zx";
+import { chalk, parseArgv } from "zx";
+import { scriptArgs, withSpinner } from "./support/cli.mjs";
 import "./support/load-typescript.mjs";
 
 const {
@@ -20,18 +20,6 @@ const { describeResult } = await import("../lib/control/toggle.ts");
 const { DeviceCommander, controlDevice } = await import("../lib/control/client.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
-/** A spinner only for a person at a terminal: Node-RED's exec node and scripts get clean output. */
-const interactive = Boolean(process.stderr.isTTY);
-
-/**
- * @template T
- * @param {string} title
- * @param {() => Promise<T>} action
- * @returns {Promise<T>}
- */
-function step(title, action) {
-  return interactive ? /** @type {Promise<T>} */ (spinner(title, action)) : action();
-}
 
 const HELP = `Switch a Meross plug through your broker, or read its state.
 
@@ -58,23 +46,7 @@ to before it sends, so no reply can be missed.
 
 ${EXIT_CODE_HELP}`;
 
-/** The arguments after this script's path, parsed with our own spec (zx's global argv has none). */
-function scriptArguments() {
-  const self = fileURLToPath(import.meta.url);
-  const index = process.argv.findIndex((arg, i) => i > 0 && safeRealpath(arg) === self);
-  return parseArgv(process.argv.slice(index + 1), CONTROL_FLAGS);
-}
-
-/** @param {string} path */
-function safeRealpath(path) {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
-const args = scriptArguments();
+const args = parseArgv(scriptArgs(import.meta.url), CONTROL_FLAGS);
 if (args.help) {
   console.log(HELP);
   process.exit(EXIT.ok);
@@ -85,11 +57,11 @@ try {
   const stack = stackSource(PROJECT_DIR, flags.stack);
   const device = await resolveDeviceFrom(identifier, stack);
   const settings = await controllerSettingsFrom(flags, stack, process.env);
-  const commander = await step(`connecting to ${settings.brokerUrl}`, () =>
+  const commander = await withSpinner(`connecting to ${settings.brokerUrl}`, () =>
     DeviceCommander.connect(settings),
   );
   try {
-    const result = await step(`${action} ${device.name ?? device.uuid}`, () =>
+    const result = await withSpinner(`${action} ${device.name ?? device.uuid}`, () =>
       controlDevice(commander, device, action, flags.channel, flags.timeout * 1000),
     );
     console.log(flags.json ? JSON.stringify(result) : describeResult(result));

@@ -1,8 +1,8 @@
 #!/usr/bin/env zx
 // @ts-check
-import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chalk, minimist } from "zx";
+import { scriptArgs } from "./support/cli.mjs";
 import "./support/load-typescript.mjs";
 
 const options = await import("../lib/provision/options.ts");
@@ -34,12 +34,6 @@ Flags:
   --help                   this text
 
 ${EXIT_CODE_HELP}`;
-
-function scriptArgs() {
-  const self = fileURLToPath(import.meta.url);
-  const index = process.argv.findIndex((arg) => resolve(arg) === self);
-  return process.argv.slice(index === -1 ? 2 : index + 1);
-}
 
 /** @param {string[]} args */
 function parse(args) {
@@ -103,7 +97,7 @@ function table(entries) {
     .join("\n");
 }
 
-const [command, ...rest] = scriptArgs();
+const [command, ...rest] = scriptArgs(import.meta.url);
 const json = rest.includes("--json");
 if (command === undefined || ["--help", "-h", "help"].includes(command) || rest.includes("--help")) {
   console.log(HELP);

@@ -1,8 +1,8 @@
 #!/usr/bin/env zx
 // @ts-check
-import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chalk, parseArgv } from "zx";
+import { scriptArgs } from "./support/cli.mjs";
 import "./support/load-typescript.mjs";
 
 const {
@@ -53,23 +53,7 @@ Stop it with Ctrl-C.
 
 ${MONITOR_EXIT_CODE_HELP}`;
 
-/** @param {string} path */
-function safeRealpath(path) {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
-/** The arguments after this script's path, parsed with our own spec (zx's global argv has none). */
-function scriptArguments() {
-  const self = fileURLToPath(import.meta.url);
-  const index = process.argv.findIndex((arg, i) => i > 0 && safeRealpath(arg) === self);
-  return parseArgv(process.argv.slice(index + 1), MONITOR_FLAGS);
-}
-
-const args = scriptArguments();
+const args = parseArgv(scriptArgs(import.meta.url), MONITOR_FLAGS);
 if (args.help) {
   console.log(HELP);
   process.exit(EXIT.ok);

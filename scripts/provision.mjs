@@ -1,8 +1,8 @@
 #!/usr/bin/env zx
 // @ts-check
-import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chalk, minimist, spinner } from "zx";
+import { chalk, minimist } from "zx";
+import { interactive, scriptArgs, withSpinner } from "./support/cli.mjs";
 import "./support/load-typescript.mjs";
 
 const options = await import("../lib/provision/options.ts");
@@ -19,7 +19,6 @@ const { readStackOutputs } = await import("../lib/stack/outputs.ts");
 const { formatBroker } = await import("../lib/meross/broker-url.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
-const interactive = Boolean(process.stderr.isTTY);
 
 const COMMON_HELP = `Device:
   --ip <address>          the device's address, host or host:port (default 10.10.10.1, where a
@@ -109,13 +108,6 @@ ${COMMON_HELP}
 
 ${EXIT_CODE_HELP}`;
 
-/** The words after the script path, untouched by zx's own type-guessing argv (`--key 0012` must stay a string). */
-function scriptArgs() {
-  const self = fileURLToPath(import.meta.url);
-  const index = process.argv.findIndex((arg) => resolve(arg) === self);
-  return process.argv.slice(index === -1 ? 2 : index + 1);
-}
-
 /** @param {string[]} args @param {import("../lib/cli/flags.ts").FlagSpec} spec */
 function parseFlags(args, spec) {
   /** @type {string[]} */
@@ -147,11 +139,6 @@ function printStep(event) {
   if (event.status === "failed") console.error(`${chalk.red("✗")} ${step.title}`);
 }
 
-/** @template T @param {{ title: string }} step @param {() => Promise<T>} action @returns {Promise<T>} */
-function withSpinner(step, action) {
-  return interactive ? /** @type {Promise<T>} */ (spinner(step.title, action)) : action();
-}
-
 /** @param {false | string | undefined} stack */
 function stackRunner(stack) {
   return createPulumiRunner({ projectDir: PROJECT_DIR, ...(typeof stack === "string" ? { stack } : {}) });
@@ -163,7 +150,7 @@ async function info(args) {
   let outputs;
   if (flags.stack !== false) {
     try {
-      outputs = await withSpinner({ title: "Reading the stack outputs" }, () =>
+      outputs = await withSpinner("Reading the stack outputs", () =>
         readStackOutputs(stackRunner(flags.stack)),
       );
     } catch (error) {
@@ -173,7 +160,7 @@ async function info(args) {
   const key = flags.key ?? outputs?.deviceKey;
   const userId = flags.user ?? outputs?.userId;
   const signingKey = flags["current-key"] ?? key ?? "";
-  const found = await withSpinner({ title: `Reading the device at ${flags.ip.host}:${flags.ip.port}` }, () =>
+  const found = await withSpinner(`Reading the device at ${flags.ip.host}:${flags.ip.port}`, () =>
     readDeviceInfo(flags.ip, signingKey, { wifiList: flags["wifi-list"] }),
   );
   checkIdentity(found.systemAll, options.withoutUndefined({ mac: flags.mac, uuid: flags.uuid }));
@@ -204,7 +191,7 @@ async function setup(args) {
   const flags = validateFlags(options.setupFlagsSchema, parseFlags(args, options.SETUP_FLAGS));
   const pulumi = flags.stack === false ? undefined : stackRunner(flags.stack);
   const outputs = pulumi
-    ? await withSpinner({ title: "Reading the stack outputs" }, () => readStackOutputs(pulumi))
+    ? await withSpinner("Reading the stack outputs", () => readStackOutputs(pulumi))
     : undefined;
   const settings = await options.resolveSetupSettings(flags, outputs);
   if (settings.authMode === "mysql" && !settings.recordInStack) {
@@ -218,7 +205,7 @@ async function setup(args) {
   const result = await provisionDevice(settings, {
     ...(pulumi ? { pulumi } : {}),
     onEvent: printStep,
-    around: withSpinner,
+    around: (step, action) => withSpinner(step.title, action),
     onHandOff: (message) => console.error(chalk.cyan(message)),
   });
   const description = describeDevice(result.online?.systemAll ?? result.device, {
@@ -262,7 +249,7 @@ async function setup(args) {
 }
 
 const COMMANDS = { info: { run: info, help: INFO_HELP }, setup: { run: setup, help: SETUP_HELP } };
-const [commandName, ...rest] = scriptArgs();
+const [commandName, ...rest] = scriptArgs(import.meta.url);
 const command = commandName ? COMMANDS[/** @type {"info" | "setup"} */ (commandName)] : undefined;
 const wantsHelp = rest.includes("--help") || rest.includes("-h");
 const json = rest.includes("--json");
