@@ -4,8 +4,9 @@ import {
   type Header,
   type MerossMessage,
   parseMessage,
+  unixSeconds,
 } from "../meross/envelope.ts";
-import { Namespace, systemTimeRequest } from "../meross/messages.ts";
+import { clockPayload, Namespace, systemTimeRequest } from "../meross/messages.ts";
 import { isSignatureValid } from "../meross/sign.ts";
 import { devicePublishTopic, deviceSubscribeTopic, uuidFromDeviceTopic } from "../meross/topics.ts";
 
@@ -86,7 +87,7 @@ export function echoPush(message: MerossMessage, payload: Record<string, unknown
 }
 
 export function clockReply(message: MerossMessage, now: Date): MerossMessage {
-  return echoPush(message, { clock: { timestamp: Math.floor(now.getTime() / 1000) } });
+  return echoPush(message, clockPayload(unixSeconds(now)));
 }
 
 /** SETACK with the device's messageId, signed with the key, as meross_lan answers (fixes MSS315 drops). */

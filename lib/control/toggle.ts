@@ -4,6 +4,7 @@ import { DeviceError } from "../meross/envelope.ts";
 import { uuidSchema } from "../meross/identifiers.ts";
 import {
   type DeviceRequest,
+  Namespace,
   parseToggleX,
   type ToggleState,
   toggleXGetRequest,
@@ -77,7 +78,7 @@ export function channelState(payload: unknown, channel: number): ToggleState {
   const state = parseToggleX(payload).find((entry) => entry.channel === channel);
   if (state === undefined) {
     throw new DeviceError(
-      "Appliance.Control.ToggleX",
+      Namespace.ControlToggleX,
       "no-channel",
       `the device reported no channel ${channel}`,
     );

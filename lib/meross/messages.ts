@@ -32,6 +32,10 @@ export const Namespace = {
   EncryptEcdhe: "Appliance.Encrypt.ECDHE",
   EncryptSuite: "Appliance.Encrypt.Suite",
   ControlToggleX: "Appliance.Control.ToggleX",
+  /** Legacy firmware's single-channel toggle; the monitor reads it, the kit never sends it. */
+  ControlToggle: "Appliance.Control.Toggle",
+  /** Metering plugs' power readings; the monitor reads them, the kit never asks. */
+  ControlElectricity: "Appliance.Control.Electricity",
   ControlBind: "Appliance.Control.Bind",
   ControlConsumptionConfig: "Appliance.Control.ConsumptionConfig",
 } as const;

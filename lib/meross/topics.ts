@@ -25,6 +25,15 @@ export const ALL_DEVICES_PUBLISH = "/appliance/+/publish";
 export const ALL_DEVICES_SUBSCRIBE = "/appliance/+/subscribe";
 export const ALL_CONTROLLER_REPLIES = "/app/+/subscribe";
 
+/**
+ * Which way a message under `/appliance/` goes: `…/publish` is the device speaking, anything else
+ * is to it. Lenient about the uuid, for tools that show whatever arrives; undefined outside it.
+ */
+export function deviceTopicDirection(topic: string): "from-device" | "to-device" | undefined {
+  if (!topic.startsWith("/appliance/")) return undefined;
+  return topic.endsWith("/publish") ? "from-device" : "to-device";
+}
+
 /** The uuid in `/appliance/<uuid>/publish|subscribe`, or undefined for any other topic. */
 export function uuidFromDeviceTopic(topic: string): string | undefined {
   return /^\/appliance\/([0-9a-f]{32})\/(?:publish|subscribe)$/.exec(topic)?.[1];

@@ -1,5 +1,6 @@
 import { headerSchema } from "../meross/envelope.ts";
-import { uuidFromDeviceTopic } from "../meross/topics.ts";
+import { Namespace } from "../meross/messages.ts";
+import { deviceTopicDirection, uuidFromDeviceTopic } from "../meross/topics.ts";
 
 /**
  * Turns raw broker traffic into one readable line (or one JSON object) per message. Pure: the
@@ -24,12 +25,6 @@ export interface TrafficRecord {
 }
 
 const SUMMARY_LIMIT = 100;
-
-function directionOf(topic: string): Direction {
-  if (topic.endsWith("/publish") && topic.startsWith("/appliance/")) return "from-device";
-  if (topic.startsWith("/appliance/")) return "to-device";
-  return "reply";
-}
 
 function uuidOfReply(header: { from?: string | undefined; uuid?: string | undefined }): string | undefined {
   return (header.from === undefined ? undefined : uuidFromDeviceTopic(header.from)) ?? header.uuid;
@@ -88,15 +83,15 @@ export function summarizePayload(
   if (Object.keys(payload).length === 0) return method.endsWith("ACK") ? "ok" : "{}";
   const summary = (() => {
     switch (namespace) {
-      case "Appliance.Control.ToggleX":
+      case Namespace.ControlToggleX:
         return toggleSummary(payload.togglex);
-      case "Appliance.Control.Toggle":
+      case Namespace.ControlToggle:
         return toggleSummary({ channel: payload.channel, ...asRecord(payload.toggle) });
-      case "Appliance.System.Clock": {
+      case Namespace.SystemClock: {
         const clock = asRecord(payload.clock);
         return clock ? `timestamp ${String(clock.timestamp)}` : undefined;
       }
-      case "Appliance.Control.Bind": {
+      case Namespace.ControlBind: {
         const bind = asRecord(payload.bind);
         const hardware = asRecord(bind?.hardware);
         const firmware = asRecord(bind?.firmware);
@@ -104,23 +99,23 @@ export function summarizePayload(
           ? `bind ${String(hardware?.type ?? "?")} hw ${String(hardware?.version ?? "?")} fw ${String(firmware?.version ?? "?")}`
           : undefined;
       }
-      case "Appliance.Control.ConsumptionConfig": {
+      case Namespace.ControlConsumptionConfig: {
         const config = asRecord(payload.config);
         return config ? keyValues(config) : undefined;
       }
-      case "Appliance.Control.Electricity": {
+      case Namespace.ControlElectricity: {
         const electricity = asRecord(payload.electricity);
         return electricity
           ? `${fixed(electricity.power, 1000, "W")} ${fixed(electricity.voltage, 10, "V")} ${fixed(electricity.current, 1000, "A")}`
           : undefined;
       }
-      case "Appliance.System.Time": {
+      case Namespace.SystemTime: {
         const time = asRecord(payload.time);
         if (!time) return undefined;
         const rules = Array.isArray(time.timeRule) ? `, ${time.timeRule.length} DST rules` : "";
         return `timezone ${String(time.timezone || "(none)")}${rules}`;
       }
-      case "Appliance.System.All": {
+      case Namespace.SystemAll: {
         const system = asRecord(asRecord(payload.all)?.system);
         const hardware = asRecord(system?.hardware);
         const firmware = asRecord(system?.firmware);
@@ -144,7 +139,7 @@ export function decodeTraffic(
   context: { names?: ReadonlyMap<string, string>; now?: Date },
 ): TrafficRecord {
   const time = (context.now ?? new Date()).toISOString();
-  const direction = directionOf(topic);
+  const direction: Direction = deviceTopicDirection(topic) ?? "reply";
   const deviceName = (uuid: string | undefined) =>
     uuid === undefined ? "?" : (context.names?.get(uuid) ?? uuid);
   let json: unknown;

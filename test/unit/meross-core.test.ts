@@ -20,7 +20,13 @@ import {
   wifiPasswordSchema,
 } from "../../lib/meross/identifiers.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
-import { deviceSubscribeTopic, uuidFromDeviceTopic } from "../../lib/meross/topics.ts";
+import {
+  controllerReplyTopic,
+  devicePublishTopic,
+  deviceSubscribeTopic,
+  deviceTopicDirection,
+  uuidFromDeviceTopic,
+} from "../../lib/meross/topics.ts";
 import { vectors } from "../support/vectors.ts";
 
 describe("sign", () => {
@@ -192,5 +198,12 @@ describe("envelope", () => {
   it("finds the uuid in device topics only", () => {
     expect(uuidFromDeviceTopic(deviceSubscribeTopic(uuid))).toBe(uuid);
     expect(uuidFromDeviceTopic(`/app/0-x/subscribe`)).toBeUndefined();
+  });
+
+  it("tells which way a device topic goes, even with a malformed uuid", () => {
+    expect(deviceTopicDirection(devicePublishTopic(uuid))).toBe("from-device");
+    expect(deviceTopicDirection(deviceSubscribeTopic(uuid))).toBe("to-device");
+    expect(deviceTopicDirection("/appliance/not-a-uuid/publish")).toBe("from-device");
+    expect(deviceTopicDirection(controllerReplyTopic("0", "x"))).toBeUndefined();
   });
 });
