@@ -3,19 +3,16 @@ import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meros
 import { devicePublishTopic, deviceSubscribeTopic } from "../meross/topics.ts";
 
 /** What `info` and the end of `setup` print about a device; the MQTT password only on request. */
-export interface DeviceDescription {
+export interface DeviceDescription
+  extends Pick<
+    SystemAllSummary,
+    "type" | "subType" | "chipType" | "hardwareVersion" | "firmwareVersion" | "uuid" | "macAddress" | "userId"
+  > {
   name?: string;
-  type: string;
-  subType: string;
-  chipType: string;
-  hardwareVersion: string;
-  firmwareVersion: string;
-  uuid: string;
-  macAddress: string;
+  /** System.All's `innerIp`. */
   ip: string;
   /** `host:port` it dials now, or undefined when it has none (factory state). */
   currentBroker?: string;
-  userId: string;
   /** Whether its HTTP API needs the ECDHE exchange, and which Wi-Fi message it takes. */
   encrypted?: boolean;
   wifiNamespace?: string;

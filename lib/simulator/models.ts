@@ -1,15 +1,11 @@
-import { Namespace } from "../meross/messages.ts";
+import { Namespace, type SystemAllSummary } from "../meross/messages.ts";
 
 export type SimulatedModel = "legacy" | "encrypted";
 
 /** What distinguishes one firmware generation from the other, as far as a client can observe it. */
-export interface ModelProfile {
+export interface ModelProfile
+  extends Pick<SystemAllSummary, "type" | "subType" | "chipType" | "hardwareVersion" | "firmwareVersion"> {
   model: SimulatedModel;
-  type: string;
-  subType: string;
-  chipType: string;
-  hardwareVersion: string;
-  firmwareVersion: string;
   compileTime: string;
   /** `firmware.encrypt: 1`, Encrypt.ECDHE in the ability list, and HTTP bodies encrypted (protocol §2.6). */
   encryptsLan: boolean;
