@@ -40,6 +40,7 @@ export interface DeviceState {
   key: string | undefined;
   userId: string;
   gateways: [BrokerAddress, BrokerAddress] | undefined;
+  /** The last Wi-Fi setting, password as the firmware decoded it. */
   wifi: ConfiguredWifi | undefined;
   /** Why the last Wi-Fi join failed; cleared by the next Wi-Fi setting. */
   wifiFailure: string | undefined;

@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { BrokerAddress } from "../meross/broker-url.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
-import type { ToggleState } from "../meross/messages.ts";
 import { DeviceClock } from "./clock.ts";
-import { type ConfiguredWifi, type DeviceMode, Firmware } from "./firmware.ts";
+import { type DeviceState, Firmware } from "./firmware.ts";
 import { startConfigServer } from "./http-server.ts";
 import { answerLanRequest, type HttpExchange } from "./lan.ts";
 import { MODELS, type SimulatedModel } from "./models.ts";
@@ -49,21 +48,10 @@ export interface SimulatedDeviceOptions {
   timing?: Partial<SimulatorTiming>;
 }
 
-export interface SimulatedDeviceState {
-  mode: DeviceMode;
-  /** undefined before Config.Key. */
-  key: string | undefined;
-  userId: string;
-  gateways: [BrokerAddress, BrokerAddress] | undefined;
-  /** The last Wi-Fi setting, password as the firmware decoded it. */
-  wifi: ConfiguredWifi | undefined;
-  wifiFailure: string | undefined;
-  timezone: string;
+/** A snapshot of the firmware state: whether the clock is set and a LAN key was exchanged, not the key or DST rules. */
+export interface SimulatedDeviceState extends Omit<DeviceState, "timeRule" | "lanSessionKey"> {
   clockSet: boolean;
-  toggles: ToggleState[];
   lanKeyExchanged: boolean;
-  broker: BrokerAddress | undefined;
-  session: { clock: boolean; bind: boolean; consumptionConfig: boolean };
 }
 
 export interface SimulatorEvents {
@@ -105,19 +93,22 @@ export interface SimulatedDevice {
 
 const MEROSS_OUI = "48e1e9";
 
+/** ML `get_macaddress_from_uuid`: real uuids end in the MAC's digits. */
+function uuidEndingIn(macAddress: string): string {
+  return randomBytes(10).toString("hex") + macAddress.replaceAll(":", "");
+}
+
 function identityFrom(options: SimulatedDeviceOptions): { uuid: string; macAddress: string } {
   if (options.macAddress !== undefined) {
     const macAddress = macAddressSchema.parse(options.macAddress);
-    const uuid = options.uuid ?? randomBytes(10).toString("hex") + macAddress.replaceAll(":", "");
-    return { uuid: uuidSchema.parse(uuid), macAddress };
+    return { uuid: uuidSchema.parse(options.uuid ?? uuidEndingIn(macAddress)), macAddress };
   }
   if (options.uuid !== undefined) {
     const uuid = uuidSchema.parse(options.uuid);
-    // ML `get_macaddress_from_uuid`: real uuids end in the MAC's digits.
     return { uuid, macAddress: macAddressSchema.parse(uuid.slice(-12)) };
   }
   const macAddress = macAddressSchema.parse(MEROSS_OUI + randomBytes(3).toString("hex"));
-  return { uuid: randomBytes(10).toString("hex") + macAddress.replaceAll(":", ""), macAddress };
+  return { uuid: uuidEndingIn(macAddress), macAddress };
 }
 
 /**
