@@ -138,23 +138,19 @@ export function decodeTraffic(
   payload: Buffer,
   context: { names?: ReadonlyMap<string, string>; now?: Date },
 ): TrafficRecord {
-  const time = (context.now ?? new Date()).toISOString();
-  const direction: Direction = deviceTopicDirection(topic) ?? "reply";
-  const deviceName = (uuid: string | undefined) =>
-    uuid === undefined ? "?" : (context.names?.get(uuid) ?? uuid);
+  /** The fields every record starts with, in the order --json prints them. */
+  const about = (uuid: string | undefined) => ({
+    time: (context.now ?? new Date()).toISOString(),
+    topic,
+    direction: deviceTopicDirection(topic) ?? ("reply" as const),
+    ...(uuid === undefined ? {} : { uuid }),
+    device: uuid === undefined ? "?" : (context.names?.get(uuid) ?? uuid),
+  });
   let json: unknown;
   try {
     json = JSON.parse(payload.toString("utf8"));
   } catch {
-    const uuid = uuidFromDeviceTopic(topic);
-    return {
-      time,
-      topic,
-      direction,
-      ...(uuid === undefined ? {} : { uuid }),
-      device: deviceName(uuid),
-      summary: `not JSON (${payload.length} bytes)`,
-    };
+    return { ...about(uuidFromDeviceTopic(topic)), summary: `not JSON (${payload.length} bytes)` };
   }
   const envelope = asRecord(json);
   const header = headerSchema.partial().safeParse(envelope?.header);
@@ -162,22 +158,14 @@ export function decodeTraffic(
   const uuid = uuidFromDeviceTopic(topic) ?? (header.success ? uuidOfReply(header.data) : undefined);
   if (!header.success || !body || !header.data.namespace || !header.data.method) {
     return {
-      time,
-      topic,
-      direction,
-      ...(uuid === undefined ? {} : { uuid }),
-      device: deviceName(uuid),
+      ...about(uuid),
       summary: `not a Meross message: ${truncate(JSON.stringify(json), 60)}`,
       payload: json,
     };
   }
   const { method, namespace, messageId } = header.data;
   return {
-    time,
-    topic,
-    direction,
-    ...(uuid === undefined ? {} : { uuid }),
-    device: deviceName(uuid),
+    ...about(uuid),
     method,
     namespace,
     ...(messageId === undefined ? {} : { messageId }),
