@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import mysql, { type Connection } from "mysql2/promise";
 import { freePort } from "./ports.ts";
-import { killOnExit } from "./processes.ts";
+import { type ServerProcess, spawnServer } from "./processes.ts";
 
 const run = promisify(execFile);
 const INSTALL_HINT = "run `bash scripts/ci/install-test-deps.sh` (installs Debian's mariadb-server)";
@@ -37,7 +37,7 @@ function findBinary(name: string): string {
 
 export async function startMariaDb(options: { database?: string } = {}): Promise<MariaDbInstance> {
   const installDb = findBinary("mariadb-install-db");
-  const server = findBinary("mariadbd");
+  const serverBinary = findBinary("mariadbd");
   const database = options.database ?? "meross";
   const dir = await mkdtemp(join(tmpdir(), "meross-mariadb-"));
   const dataDir = join(dir, "data");
@@ -45,17 +45,10 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
   const asRoot = process.getuid?.() === 0;
   const userFlag = asRoot ? ["--user=root"] : [];
   const password = randomBytes(12).toString("hex");
-  let output = "";
-  let child: ChildProcess | undefined;
+  let server: ServerProcess | undefined;
 
   const stop = async (): Promise<void> => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child?.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child?.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
+    await server?.stop(STOP_TIMEOUT_MS);
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -74,30 +67,20 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
     }
 
     const port = await freePort();
-    child = spawn(
-      server,
-      [
-        "--no-defaults",
-        `--datadir=${dataDir}`,
-        `--socket=${socketPath}`,
-        `--port=${port}`,
-        "--bind-address=127.0.0.1",
-        "--skip-name-resolve",
-        `--pid-file=${join(dir, "mariadbd.pid")}`,
-        "--innodb-buffer-pool-size=32M",
-        ...userFlag,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    killOnExit(child);
-    child.stdout?.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr?.on("data", (chunk) => {
-      output += chunk;
-    });
+    const running = spawnServer(serverBinary, [
+      "--no-defaults",
+      `--datadir=${dataDir}`,
+      `--socket=${socketPath}`,
+      `--port=${port}`,
+      "--bind-address=127.0.0.1",
+      "--skip-name-resolve",
+      `--pid-file=${join(dir, "mariadbd.pid")}`,
+      "--innodb-buffer-pool-size=32M",
+      ...userFlag,
+    ]);
+    server = running;
 
-    const admin = await waitForSocket(socketPath, child, () => output);
+    const admin = await waitForSocket(socketPath, running);
     try {
       // root@localhost serves the socket; tests and the broker come over TCP as root@127.0.0.1.
       await admin.query("ALTER USER 'root'@'localhost' IDENTIFIED BY ?", [password]);
@@ -118,26 +101,23 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
       password,
       database,
       connect: () => mysql.createConnection({ host: "127.0.0.1", port, user: "root", password, database }),
-      output: () => output,
+      output: running.output,
       stop,
     };
   } catch (error) {
     await stop();
     throw new Error(
-      `could not start a private MariaDB: ${(error as Error).message}\n--- mariadbd output ---\n${output}`,
+      `could not start a private MariaDB: ${(error as Error).message}\n--- mariadbd output ---\n${server?.output() ?? ""}`,
     );
   }
 }
 
-async function waitForSocket(
-  socketPath: string,
-  child: ChildProcess,
-  output: () => string,
-): Promise<Connection> {
+async function waitForSocket(socketPath: string, server: ServerProcess): Promise<Connection> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`mariadbd exited (${child.exitCode ?? child.signalCode}) before accepting connections`);
+    const exited = server.exitStatus();
+    if (exited !== undefined) {
+      throw new Error(`mariadbd exited (${exited}) before accepting connections`);
     }
     if (existsSync(socketPath)) {
       try {
@@ -147,7 +127,9 @@ async function waitForSocket(
       }
     }
     if (Date.now() > deadline) {
-      throw new Error(`mariadbd did not accept connections within ${START_TIMEOUT_MS / 1000} s\n${output()}`);
+      throw new Error(
+        `mariadbd did not accept connections within ${START_TIMEOUT_MS / 1000} s\n${server.output()}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
@@ -8,7 +8,7 @@ import { type MosquittoVariant, renderMosquittoConf } from "../../lib/mosquitto/
 import type { TestPki } from "./certs.ts";
 import { goAuthPluginPath } from "./go-auth.ts";
 import { freePort } from "./ports.ts";
-import { killOnExit } from "./processes.ts";
+import { type ServerProcess, spawnServer } from "./processes.ts";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const INSTALL_HINT = "run `bash scripts/ci/install-test-deps.sh` (installs Debian's mosquitto)";
@@ -74,17 +74,10 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
   const pluginSource = options.variant === "mysql" ? goAuthPluginPath() : undefined;
 
   const dir = await mkdtemp(join(tmpdir(), "meross-mosquitto-"));
-  let child: ChildProcess | undefined;
-  let output = "";
+  let server: ServerProcess | undefined;
 
   const stop = async (): Promise<void> => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child?.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child?.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }
+    await server?.stop(STOP_TIMEOUT_MS);
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -136,19 +129,10 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
     await handOverToMosquittoUser(dir);
 
     // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
-    child = spawn("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], {
-      cwd: dir,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    killOnExit(child);
-    child.stdout?.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr?.on("data", (chunk) => {
-      output += chunk;
-    });
-    await waitForPort(port, child);
-    if (options.plainPort) await waitForPort(options.plainPort, child);
+    const running = spawnServer("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], { cwd: dir });
+    server = running;
+    await waitForPort(port, running);
+    if (options.plainPort) await waitForPort(options.plainPort, running);
 
     return {
       host: "127.0.0.1",
@@ -158,13 +142,13 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       caPem: options.pki.caPem,
       ...(options.plainPort ? { plainUrl: `mqtt://127.0.0.1:${options.plainPort}` } : {}),
       config,
-      output: () => output,
+      output: running.output,
       stop,
     };
   } catch (error) {
     await stop();
     throw new Error(
-      `could not start Mosquitto: ${(error as Error).message}\n--- mosquitto output ---\n${output}`,
+      `could not start Mosquitto: ${(error as Error).message}\n--- mosquitto output ---\n${server?.output() ?? ""}`,
     );
   }
 }
@@ -196,11 +180,12 @@ async function handOverToMosquittoUser(dir: string): Promise<void> {
   await chownTree(dir);
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+async function waitForPort(port: number, server: ServerProcess): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
+    const exited = server.exitStatus();
+    if (exited !== undefined) {
+      throw new Error(`mosquitto exited (${exited}) before listening on ${port}`);
     }
     if (await accepts(port)) return;
     if (Date.now() > deadline) {
