@@ -14,13 +14,14 @@ import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import { deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
-import { applySchema, upsertAccount } from "../../lib/store/database.ts";
+import { upsertAccount } from "../../lib/store/database.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { FAST_SESSION_TIMING, type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { freePort } from "../support/ports.ts";
 import { killOnExit } from "../support/processes.ts";
+import { waitFor } from "../support/wait.ts";
 
 const HOST = "127.0.0.1";
 const KEY = "agent-integration-device-key";
@@ -33,16 +34,6 @@ const WATCH_MS = 4 * KEEPALIVE_MS;
 const SURVIVE_MS = (FAST_SESSION_TIMING.sessionTimeoutMs ?? 3_000) + 1_500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 let pki: TestPki;
 let broker: MosquittoInstance;
@@ -248,23 +239,18 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
 });
 
 describe("session agent in the mysql variant, with only its service account's ACL", () => {
-  let db: MariaDbInstance;
+  let services: MysqlVariant;
   let conn: Connection;
   let authBroker: MosquittoInstance;
   const service = serviceAccount("session-agent", "service-account-password-0123");
 
   beforeAll(async () => {
-    db = await startMariaDb();
-    conn = await db.connect();
-    await applySchema(conn);
-    await upsertAccount(conn, service);
-    authBroker = await startMosquitto({ variant: "mysql", pki, mysql: db });
+    services = await startMysqlVariant(pki, [service]);
+    ({ conn, broker: authBroker } = services);
   });
 
   afterAll(async () => {
-    await conn?.end();
-    await authBroker?.stop();
-    await db?.stop();
+    await services?.stop();
   });
 
   it("answers a device that logs in with its own credentials", async () => {

@@ -1,26 +1,22 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
-import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
-import { applySchema, upsertAccount } from "../../lib/store/database.ts";
 import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
-import { type FakePulumi, installFakePulumi } from "../support/fake-pulumi.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
+import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
-import { killOnExit } from "../support/processes.ts";
+import { runScript as runScriptWith, type ScriptRun, spawnScript } from "../support/run-script.ts";
+import { startTestAgent } from "../support/session-agent.ts";
+import { waitFor } from "../support/wait.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const ZX = join(ROOT, "node_modules/zx/build/cli.js");
 const HOST = "127.0.0.1";
 const KEY = "control-integration-device-key";
 const USER_ID = "777";
@@ -35,43 +31,21 @@ let plug: OnlineDevice;
 let pulumi: FakePulumi;
 let caFile: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a script the way a user does (`zx scripts/x.mjs …`), with the fake pulumi first on PATH. */
-function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = pulumi.env): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [ZX, join(ROOT, "scripts", script), ...args],
-      { cwd: ROOT, env, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? Number((error as { code?: unknown }).code ?? 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+/** Runs a script the way a user does, with the fake pulumi first on PATH unless `env` says otherwise. */
+const runScript = (script: string, args: string[], env: NodeJS.ProcessEnv = pulumi.env): Promise<ScriptRun> =>
+  runScriptWith(script, args, { env });
 
 const control = (...args: string[]) => runScript("control.mjs", args);
 
 /** A monitor left running in the background; `lines()` is what it printed so far. */
 async function startMonitorScript(args: string[], env: NodeJS.ProcessEnv = pulumi.env) {
-  const child: ChildProcess = spawn(process.execPath, [ZX, join(ROOT, "scripts/monitor.mjs"), ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  killOnExit(child);
+  const child = spawnScript("monitor.mjs", args, env);
   let stdout = "";
   let stderr = "";
-  child.stdout?.on("data", (chunk) => {
+  child.stdout.on("data", (chunk) => {
     stdout += chunk;
   });
-  child.stderr?.on("data", (chunk) => {
+  child.stderr.on("data", (chunk) => {
     stderr += chunk;
   });
   await waitFor(
@@ -93,30 +67,10 @@ async function startMonitorScript(args: string[], env: NodeJS.ProcessEnv = pulum
   };
 }
 
-async function waitFor(
-  what: string,
-  probe: () => boolean,
-  timeoutMs = 15_000,
-  context = () => "",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 beforeAll(async () => {
   [pki, otherCa] = await Promise.all([makeTestPki({ host: HOST }), makeOtherCa()]);
   broker = await startMosquitto({ variant: "anonymous", pki });
-  agent = startSessionAgent({
-    brokerUrl: broker.url,
-    ca: pki.caPem,
-    key: KEY,
-    userId: USER_ID,
-    log: () => {},
-  });
-  await agent.ready;
+  agent = await startTestAgent({ broker, pki, key: KEY, userId: USER_ID });
   plug = await startOnlineDevice({
     broker,
     key: KEY,
@@ -125,13 +79,7 @@ beforeAll(async () => {
     requireSessionAnswers: true,
   });
   pulumi = await installFakePulumi({
-    outputs: {
-      brokerUrls: [broker.url],
-      caCertificatePem: pki.caPem,
-      userId: USER_ID,
-      deviceKey: KEY,
-      authMode: "anonymous",
-    },
+    outputs: testStackOutputs({ broker, pki, userId: USER_ID, deviceKey: KEY }),
     config: { devices: [{ name: NAME, mac: plug.device.macAddress, uuid: plug.device.uuid }] },
   });
   caFile = join(pki.dir, "ca-for-scripts.pem");
@@ -291,8 +239,7 @@ describe("in the mysql variant, with a controller account's least-privilege ACL"
   const uuid = "0102030405060708090a48e1e9c0ffee";
   const controller = controllerAccount("homeassistant", "controller-password-0123456789");
   const service = serviceAccount("session-agent", "service-password-0123456789");
-  let db: MariaDbInstance;
-  let conn: Connection;
+  let services: MysqlVariant;
   let authBroker: MosquittoInstance;
   let authAgent: SessionAgent;
   let authPlug: OnlineDevice;
@@ -305,27 +252,19 @@ describe("in the mysql variant, with a controller account's least-privilege ACL"
   });
 
   beforeAll(async () => {
-    db = await startMariaDb();
-    conn = await db.connect();
-    await applySchema(conn);
-    for (const account of [
+    services = await startMysqlVariant(pki, [
       controller,
       service,
       deviceAccount({ name: NAME, mac: "48:e1:e9:c0:ff:ee", uuid }, KEY, USER_ID),
-    ]) {
-      await upsertAccount(conn, account);
-    }
-    authBroker = await startMosquitto({ variant: "mysql", pki, mysql: db });
-    authAgent = startSessionAgent({
-      brokerUrl: authBroker.url,
-      ca: pki.caPem,
-      username: service.username,
-      password: service.password,
+    ]);
+    authBroker = services.broker;
+    authAgent = await startTestAgent({
+      broker: authBroker,
+      pki,
       key: KEY,
       userId: USER_ID,
-      log: () => {},
+      account: service,
     });
-    await authAgent.ready;
     authPlug = await startOnlineDevice({
       broker: authBroker,
       key: KEY,
@@ -339,9 +278,7 @@ describe("in the mysql variant, with a controller account's least-privilege ACL"
   afterAll(async () => {
     await authPlug?.device.stop();
     await authAgent?.stop();
-    await authBroker?.stop();
-    await conn?.end();
-    await db?.stop();
+    await services?.stop();
   });
 
   it("control works as the controller, and monitor shows device traffic it may read", async () => {

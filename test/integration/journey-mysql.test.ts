@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceCommander } from "../../lib/control/client.ts";
 import { parseMessage } from "../../lib/meross/envelope.ts";
@@ -15,13 +15,15 @@ import {
   startSimulatedDevice,
 } from "../../lib/simulator/index.ts";
 import { controllerAccount, serviceAccount } from "../../lib/store/accounts.ts";
-import { applySchema, listAccounts, type StoredAccount, upsertAccount } from "../../lib/store/database.ts";
+import { listAccounts, type StoredAccount } from "../../lib/store/database.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { type FakePulumi, installFakePulumi } from "../support/fake-pulumi.ts";
+import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
 import { goAuthPluginInfo } from "../support/go-auth.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import type { MariaDbInstance } from "../support/mariadb.ts";
+import type { MosquittoInstance } from "../support/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { runScript } from "../support/run-script.ts";
+import { startTestAgent } from "../support/session-agent.ts";
 
 // The whole journey on the mysql variant, as a user makes it: real MariaDB, real Mosquitto with the
 // go-auth plugin, the session agent, and scripts/provision.mjs + scripts/devices.mjs run as child
@@ -38,6 +40,7 @@ const AGENT = serviceAccount("session-agent", "session-agent-password-for-tests"
 const CACHE_EXPIRY_MS = 1_500;
 
 let pki: TestPki;
+let services: MysqlVariant;
 let db: MariaDbInstance;
 let conn: Connection;
 let broker: MosquittoInstance;
@@ -51,32 +54,12 @@ let watcher: MqttClient | undefined;
 beforeAll(async () => {
   console.info(`journey-mysql: auth plugin ${goAuthPluginInfo()}`);
   pki = await makeTestPki({ host: HOST });
-  db = await startMariaDb();
-  conn = await db.connect();
-  await applySchema(conn);
   // What `pulumi up` puts in MySQL before any device is provisioned.
-  await upsertAccount(conn, CONTROLLER);
-  await upsertAccount(conn, AGENT);
-  broker = await startMosquitto({ variant: "mysql", pki, mysql: db });
-  agent = startSessionAgent({
-    brokerUrl: broker.url,
-    ca: pki.caPem,
-    username: AGENT.username,
-    password: AGENT.password,
-    key: KEY,
-    userId: USER_ID,
-    log: () => {},
-  });
-  await agent.ready;
+  services = await startMysqlVariant(pki, [CONTROLLER, AGENT]);
+  ({ db, conn, broker } = services);
+  agent = await startTestAgent({ broker, pki, key: KEY, userId: USER_ID, account: AGENT });
   fake = await installFakePulumi({
-    outputs: {
-      brokerUrls: [broker.url],
-      caCertificatePem: pki.caPem,
-      userId: USER_ID,
-      deviceKey: KEY,
-      authMode: "mysql",
-      mysql: { host: db.host, port: db.port, user: db.user, password: db.password, database: db.database },
-    },
+    outputs: testStackOutputs({ broker, pki, userId: USER_ID, deviceKey: KEY, mysql: db }),
   });
   // Newer firmware: hangs up unless the broker side answers Clock and Bind, which the agent does.
   device = await startSimulatedDevice({ model: "encrypted", mqttCa: pki.caPem, requireSessionAnswers: true });
@@ -88,9 +71,7 @@ afterAll(async () => {
   await device?.stop();
   await second?.stop();
   await agent?.stop();
-  await broker?.stop();
-  await conn?.end();
-  await db?.stop();
+  await services?.stop();
   await fake?.cleanup();
   await pki?.cleanup();
 });

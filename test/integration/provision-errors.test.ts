@@ -5,15 +5,14 @@ import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import {
-  type HttpExchange,
   SIMULATED_HOME_NETWORK,
   type SimulatedDevice,
   type SimulatedModel,
-  startSimulatedDevice,
 } from "../../lib/simulator/index.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { type FakePulumi, installFakePulumi } from "../support/fake-pulumi.ts";
+import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { startPairingDevice } from "../support/online-device.ts";
 import { freePort } from "../support/ports.ts";
 import { runScript } from "../support/run-script.ts";
 
@@ -47,27 +46,13 @@ afterAll(async () => {
 /** The stack outputs of an anonymous stack on the test broker, so every run also exercises the stack config. */
 async function stack(): Promise<FakePulumi> {
   fake = await installFakePulumi({
-    outputs: {
-      brokerUrls: [broker.url],
-      caCertificatePem: pki.caPem,
-      userId: USER_ID,
-      deviceKey: KEY,
-      authMode: "anonymous",
-    },
+    outputs: testStackOutputs({ broker, pki, userId: USER_ID, deviceKey: KEY }),
   });
   cleanups.push(() => fake.cleanup());
   return fake;
 }
 
-async function pairingDevice(
-  model: SimulatedModel,
-): Promise<{ device: SimulatedDevice; requests: HttpExchange[] }> {
-  const device = await startSimulatedDevice({ model, mqttCa: pki.caPem });
-  cleanups.push(() => device.stop());
-  const requests: HttpExchange[] = [];
-  device.events.on("http-request", (exchange) => requests.push(exchange));
-  return { device, requests };
-}
+const pairingDevice = (model: SimulatedModel) => startPairingDevice(model, pki.caPem);
 
 interface DeviceProxy {
   address: string;

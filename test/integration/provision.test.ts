@@ -2,15 +2,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
 import {
-  type HttpExchange,
   SIMULATED_HOME_NETWORK,
   type SimulatedDevice,
   type SimulatedModel,
-  startSimulatedDevice,
 } from "../../lib/simulator/index.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { type FakePulumi, installFakePulumi } from "../support/fake-pulumi.ts";
+import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { startPairingDevice } from "../support/online-device.ts";
 import { runScript } from "../support/run-script.ts";
 
 // provision.mjs run as a child process against the simulator over real HTTP, onto a real Mosquitto
@@ -23,7 +22,6 @@ const { ssid: SSID, password: WIFI_PASS } = SIMULATED_HOME_NETWORK;
 
 let pki: TestPki;
 let broker: MosquittoInstance;
-const devices: SimulatedDevice[] = [];
 let fake: FakePulumi | undefined;
 
 beforeAll(async () => {
@@ -32,7 +30,6 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(devices.splice(0).map((device) => device.stop()));
   await fake?.cleanup();
   fake = undefined;
 });
@@ -42,18 +39,9 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-/** A device in pairing mode that trusts only the test CA, so "online" also proves the certificate names the host. */
-async function pairingDevice(
-  model: SimulatedModel,
-): Promise<{ device: SimulatedDevice; requests: HttpExchange[] }> {
-  const device = await startSimulatedDevice({ model, mqttCa: pki.caPem });
-  devices.push(device);
-  const requests: HttpExchange[] = [];
-  device.events.on("http-request", (exchange) => requests.push(exchange));
-  return { device, requests };
-}
+const pairingDevice = (model: SimulatedModel) => startPairingDevice(model, pki.caPem);
 
-function flagsWithoutStack(device: SimulatedDevice): string[] {
+function flagsWithoutStack(device: SimulatedDevice, key = KEY): string[] {
   return [
     "--no-stack",
     "--ip",
@@ -63,7 +51,7 @@ function flagsWithoutStack(device: SimulatedDevice): string[] {
     "--user",
     USER_ID,
     "--key",
-    KEY,
+    key,
     "--ca",
     pki.caFile,
     "--auth-mode",
@@ -73,23 +61,21 @@ function flagsWithoutStack(device: SimulatedDevice): string[] {
   ];
 }
 
+/** `setup` without the stack, joining the simulated home network; `extra` flags follow. */
+function setupWithoutStack(device: SimulatedDevice, ...extra: string[]): string[] {
+  return ["setup", ...flagsWithoutStack(device), "--wifi-ssid", SSID, "--wifi-pass", WIFI_PASS, ...extra];
+}
+
 describe("provision.mjs setup onto the anonymous broker", () => {
   it.each([
     ["legacy", Namespace.ConfigWifi, false],
     ["encrypted", Namespace.ConfigWifiX, true],
   ] as const)("takes a %s device from pairing mode to online", async (model, wifiNamespace, encrypted) => {
     const { device, requests } = await pairingDevice(model);
-    const run = await runScript("provision.mjs", [
-      "setup",
-      ...flagsWithoutStack(device),
-      "--wifi-ssid",
-      SSID,
-      "--wifi-pass",
-      WIFI_PASS,
-      "--set-time",
-      "--timezone",
-      "Europe/Dublin",
-    ]);
+    const run = await runScript(
+      "provision.mjs",
+      setupWithoutStack(device, "--set-time", "--timezone", "Europe/Dublin"),
+    );
     expect(run.stderr).not.toMatch(/error:/);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(
@@ -134,13 +120,7 @@ describe("provision.mjs setup onto the anonymous broker", () => {
   it("takes the broker, user id, key and CA from the stack outputs and records the device in the stack config", async () => {
     const { device } = await pairingDevice("legacy");
     fake = await installFakePulumi({
-      outputs: {
-        brokerUrls: [broker.url],
-        caCertificatePem: pki.caPem,
-        userId: USER_ID,
-        deviceKey: KEY,
-        authMode: "anonymous",
-      },
+      outputs: testStackOutputs({ broker, pki, userId: USER_ID, deviceKey: KEY }),
     });
     const run = await runScript(
       "provision.mjs",
@@ -176,14 +156,7 @@ describe("provision.mjs setup onto the anonymous broker", () => {
 
   it("re-points a device already on the LAN with --no-wifi, signed with its current key", async () => {
     const { device } = await pairingDevice("encrypted");
-    const first = await runScript("provision.mjs", [
-      "setup",
-      ...flagsWithoutStack(device),
-      "--wifi-ssid",
-      SSID,
-      "--wifi-pass",
-      WIFI_PASS,
-    ]);
+    const first = await runScript("provision.mjs", setupWithoutStack(device));
     expect(first.code).toBe(0);
     const newKey = "second-key-after-repoint";
     // A real device keeps its old broker connection until it restarts; here the "user" restarts it.
@@ -194,7 +167,7 @@ describe("provision.mjs setup onto the anonymous broker", () => {
     const wifiBefore = device.state.wifi;
     const repoint = await runScript("provision.mjs", [
       "setup",
-      ...flagsWithoutStack(device).map((flag) => (flag === KEY ? newKey : flag)),
+      ...flagsWithoutStack(device, newKey),
       "--no-wifi",
       "--current-key",
       KEY,

@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { connect as tcpConnect } from "node:net";
-import { fileURLToPath } from "node:url";
 import { type MqttClient, connectAsync as mqttConnectAsync } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrokerAddress } from "../../lib/meross/broker-url.ts";
@@ -33,11 +31,13 @@ import {
 } from "../../lib/simulator/index.ts";
 import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
+import { PAIRING_KEY, setUpOverHttp } from "../support/online-device.ts";
 import { freePort } from "../support/ports.ts";
+import { runScript, spawnScript } from "../support/run-script.ts";
+import { waitFor } from "../support/wait.ts";
 
 const KEY = "simulator-test-key-0123";
 const USER_ID = "4242";
-const FACTORY_KEY = "meross";
 const HOME: WifiNetwork = { ssid: SIMULATED_HOME_NETWORK.ssid, password: SIMULATED_HOME_NETWORK.password };
 /** Fast enough for tests; the real values are in DEFAULT_TIMING. */
 const FAST = {
@@ -72,22 +72,18 @@ function nextEvent<E extends keyof SimulatorEvents>(
   );
 }
 
-/** The setup provision.mjs performs (protocol §6), through the kit's own DeviceClient. */
-async function provision(
-  device: SimulatedDevice,
-  brokers: [BrokerAddress, BrokerAddress],
-  network = HOME,
-): Promise<DeviceClient> {
-  const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
+/** The setup provision.mjs performs, with this file's key and user id; one attempt per request. */
+const provision = (device: SimulatedDevice, brokers: [BrokerAddress, BrokerAddress], network = HOME) =>
+  setUpOverHttp(device, { userId: USER_ID, key: KEY, brokers, network, attempts: 1 });
+
+/** A client in pairing mode (one attempt per request) and the device's System.All; keyed by ECDHE on request. */
+async function pairingClient(device: SimulatedDevice, exchangeKeys: boolean) {
+  const client = new DeviceClient({ ip: device.ip, port: device.port, key: PAIRING_KEY, attempts: 1 });
   const info = await client.getSystemAll();
-  const abilities = await client.getAbilities();
-  if (Namespace.EncryptEcdhe in abilities) {
-    await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
+  if (exchangeKeys) {
+    await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: PAIRING_KEY });
   }
-  await client.setKey({ userId: USER_ID, key: KEY, brokers });
-  const wifix = Namespace.ConfigWifiX in abilities ? { wifix: info } : {};
-  await client.setWifi(network, wifix);
-  return client;
+  return { client, info };
 }
 
 interface RawResponse {
@@ -151,8 +147,7 @@ describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device over
 
   it("describes itself like the real model: System.All identity and the ability list that decides setup", async () => {
     const device = await simulate({ model, uuid: "2307065833780651200148e1e9cf4534" });
-    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
-    const info = await client.getSystemAll();
+    const { client, info } = await pairingClient(device, false);
     expect(info).toMatchObject({
       type: encrypted ? "mss110" : "mss310",
       hardwareVersion: encrypted ? "7.0.0" : "2.0.0",
@@ -236,10 +231,7 @@ describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device over
 
   it("lists the simulated access points, SSIDs base64 on the wire", async () => {
     const device = await simulate({ model });
-    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
-    const info = await client.getSystemAll();
-    if (encrypted)
-      await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
+    const { client } = await pairingClient(device, encrypted);
     const list = await client.getWifiList();
     expect(list).toContainEqual(
       expect.objectContaining({
@@ -255,12 +247,9 @@ describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device over
 
   it("takes System.Time: its clock jumps from uptime to the given time", async () => {
     const device = await simulate({ model });
-    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
-    const info = await client.getSystemAll();
+    const { client, info } = await pairingClient(device, encrypted);
     const uptime = (info.raw.system as { time: { timestamp: number } }).time.timestamp;
     expect(uptime).toBeLessThan(60);
-    if (encrypted)
-      await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
     const now = new Date("2025-07-01T12:00:00Z");
     await client.setTime("Europe/Dublin", now);
     const time = ((await client.getSystemAll()).raw.system as { time: Record<string, unknown> }).time;
@@ -308,19 +297,17 @@ describe("simulated encrypted device: LAN encryption and WifiX", () => {
             { host: "h.example", port: 8883 },
           ],
         }),
-        FACTORY_KEY,
+        PAIRING_KEY,
       ),
     );
     await expect(rawPost(device, plainKey)).rejects.toMatchObject({ code: "ECONNRESET" });
 
-    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
-    const info = await client.getSystemAll();
-    await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
+    const { client } = await pairingClient(device, true);
     expect(device.state.lanKeyExchanged).toBe(true);
     // Still refused in plaintext after the exchange…
     await expect(rawPost(device, plainKey)).rejects.toMatchObject({ code: "ECONNRESET" });
     // …while System.All stays readable in plaintext, as BS2 sends it.
-    const { body: plainAll } = await rawPost(device, JSON.stringify(signed(systemAllRequest(), FACTORY_KEY)));
+    const { body: plainAll } = await rawPost(device, JSON.stringify(signed(systemAllRequest(), PAIRING_KEY)));
     expect(parseMessage(plainAll).header.method).toBe("GETACK");
 
     await client.setKey({
@@ -337,7 +324,7 @@ describe("simulated encrypted device: LAN encryption and WifiX", () => {
   it("without an ECDHE exchange takes bodies encrypted with ML's static LAN key, and answers encrypted", async () => {
     const device = await simulate({ model: "encrypted" });
     const key = lanAesKey({ uuid: device.uuid, macAddress: device.macAddress, key: "" });
-    const request = signed(toggleXGetRequest(), FACTORY_KEY);
+    const request = signed(toggleXGetRequest(), PAIRING_KEY);
     const { head, body } = await rawPost(device, encryptLanBody(JSON.stringify(request), key));
     expect(head).toMatch(/content-type: text\/plain/);
     expect(body.trimStart().startsWith("{")).toBe(false);
@@ -348,9 +335,7 @@ describe("simulated encrypted device: LAN encryption and WifiX", () => {
 
   it("reads the WifiX password up to its first NUL, so a padding tail after it (BLE's PKCS#7 block) is ignored", async () => {
     const device = await simulate({ model: "encrypted", timing: { rebootMs: 60_000 } });
-    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
-    const info = await client.getSystemAll();
-    await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
+    const { client, info } = await pairingClient(device, true);
     const tail = Buffer.concat([Buffer.from(`${HOME.password}\0`), Buffer.alloc(15, 0x10)]);
     const request = configWifiXRequest(HOME, info);
     const wifi = { ...(request.payload.wifi as object), password: encryptNulPadded(tail, wifixKey(info)) };
@@ -360,9 +345,7 @@ describe("simulated encrypted device: LAN encryption and WifiX", () => {
 
   it("fails to join when the WifiX password was encrypted for another device, and falls back to pairing", async () => {
     const device = await simulate({ model: "encrypted" });
-    const client = new DeviceClient({ ip: device.ip, port: device.port, key: FACTORY_KEY, attempts: 1 });
-    const info = await client.getSystemAll();
-    await client.exchangeKeys({ uuid: info.uuid, macAddress: info.macAddress, key: FACTORY_KEY });
+    const { client, info } = await pairingClient(device, true);
     await client.setKey({
       userId: 0,
       key: KEY,
@@ -399,6 +382,9 @@ describe("simulated device on a real Mosquitto", () => {
     await otherCa?.cleanup();
   });
 
+  /** How long a broker message the device sends (or a log line about it) may take to show up. */
+  const MESSAGE_WAIT_MS = 10_000;
+
   /** A controller on the broker that verifies the broker's certificate. */
   async function controller(
     topics: string[],
@@ -409,16 +395,6 @@ describe("simulated device on a real Mosquitto", () => {
     client.on("message", (topic, payload) => messages.push({ topic, message: parseMessage(payload) }));
     await client.subscribeAsync(topics);
     return { client, messages };
-  }
-
-  async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = find();
-      if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
   }
 
   /** What the session agent does (protocol §5.5): echo the Clock header with the time, SETACK the Bind. */
@@ -462,22 +438,25 @@ describe("simulated device on a real Mosquitto", () => {
 
       // Mosquitto's own view: p1 = MQTT 3.1 (MQIsdp), c1 = clean session, k120, username = MAC.
       const login = await waitFor(
+        "Mosquitto's connection log line",
         () =>
           broker
             .output()
             .split("\n")
             .find((line) => line.includes(`as ${event.clientId} `)),
-        "Mosquitto's connection log line",
+        MESSAGE_WAIT_MS,
       );
       expect(login).toContain(`(p1, c1, k120, u'${device.macAddress}')`);
 
       const clock = await waitFor(
-        () => messages.find(({ message }) => message.header.namespace === Namespace.SystemClock),
         "Clock",
+        () => messages.find(({ message }) => message.header.namespace === Namespace.SystemClock),
+        MESSAGE_WAIT_MS,
       );
       const bind = await waitFor(
-        () => messages.find(({ message }) => message.header.namespace === Namespace.ControlBind),
         "Bind",
+        () => messages.find(({ message }) => message.header.namespace === Namespace.ControlBind),
+        MESSAGE_WAIT_MS,
       );
       expect(clock.message.header.method).toBe("PUSH");
       expect(bind.message.header).toMatchObject({
@@ -517,19 +496,21 @@ describe("simulated device on a real Mosquitto", () => {
       replyMethod: "SETACK",
     });
     const ack = await waitFor(
-      () => messages.find(({ message }) => message.header.messageId === set.header.messageId),
       "SETACK",
+      () => messages.find(({ message }) => message.header.messageId === set.header.messageId),
+      MESSAGE_WAIT_MS,
     );
     expect(ack.topic).toBe(replyTopic);
     expect(ack.message.header).toMatchObject({ method: "SETACK", from: devicePublishTopic(device.uuid) });
     expect(isSignatureValid(ack.message.header, KEY)).toBe(true);
     const push = await waitFor(
+      "ToggleX PUSH",
       () =>
         messages.find(
           ({ message }) =>
             message.header.namespace === Namespace.ControlToggleX && message.header.method === "PUSH",
         ),
-      "ToggleX PUSH",
+      MESSAGE_WAIT_MS,
     );
     expect(push.topic).toBe(devicePublishTopic(device.uuid));
     expect(parseToggleX(push.message.payload)).toMatchObject([{ channel: 0, on: true }]);
@@ -537,8 +518,9 @@ describe("simulated device on a real Mosquitto", () => {
     const get = buildMessage({ ...toggleXGetRequest(), key: KEY, from: replyTopic });
     client.publish(deviceSubscribeTopic(device.uuid), JSON.stringify(get));
     const state = await waitFor(
-      () => messages.find(({ message }) => message.header.messageId === get.header.messageId),
       "GETACK",
+      () => messages.find(({ message }) => message.header.messageId === get.header.messageId),
+      MESSAGE_WAIT_MS,
     );
     expect(state.message.header.method).toBe("GETACK");
     expect(parseToggleX(state.message.payload)).toMatchObject([{ channel: 0, on: true }]);
@@ -546,8 +528,9 @@ describe("simulated device on a real Mosquitto", () => {
     const forged = buildMessage({ ...toggleXSetRequest(false), key: "not-the-key", from: replyTopic });
     client.publish(deviceSubscribeTopic(device.uuid), JSON.stringify(forged));
     const refusal = await waitFor(
-      () => messages.find(({ message }) => message.header.messageId === forged.header.messageId),
       "ERROR",
+      () => messages.find(({ message }) => message.header.messageId === forged.header.messageId),
+      MESSAGE_WAIT_MS,
     );
     expect(refusal.message.header.method).toBe("ERROR");
     expect(refusal.message.payload).toMatchObject({ error: { code: 5001 } });
@@ -637,13 +620,8 @@ describe("simulated device on a real Mosquitto", () => {
 });
 
 describe("scripts/simulate-device.mjs", () => {
-  const script = fileURLToPath(new URL("../../scripts/simulate-device.mjs", import.meta.url));
-  const zx = fileURLToPath(new URL("../../node_modules/.bin/zx", import.meta.url));
-
   it("prints the URL to provision, logs each request on one line, and exits 0 on Ctrl-C", async () => {
-    const child = spawn(zx, [script, "--model", "encrypted", "--port", "0"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawnScript("simulate-device.mjs", ["--model", "encrypted", "--port", "0"]);
     let output = "";
     child.stdout.on("data", (chunk) => {
       output += chunk;
@@ -663,7 +641,7 @@ describe("scripts/simulate-device.mjs", () => {
     try {
       const [, port] = await waitForLine(/--ip 127\.0\.0\.1:(\d+)/);
       expect(output).toMatch(/HTTP API: .*http:\/\/127\.0\.0\.1:\d+\/config/);
-      const client = new DeviceClient({ ip: "127.0.0.1", port: Number(port), key: FACTORY_KEY, attempts: 1 });
+      const client = new DeviceClient({ ip: "127.0.0.1", port: Number(port), key: PAIRING_KEY, attempts: 1 });
       expect((await client.getSystemAll()).type).toBe("mss110");
       await waitForLine(/http-request GET Appliance\.System\.All -> GETACK/);
       child.kill("SIGINT");
@@ -675,12 +653,7 @@ describe("scripts/simulate-device.mjs", () => {
   });
 
   it("exits 2 with a message naming the bad flag", async () => {
-    const child = spawn(zx, [script, "--model", "mss999"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    const [code] = await once(child, "exit");
+    const { code, stderr } = await runScript("simulate-device.mjs", ["--model", "mss999"]);
     expect(code).toBe(2);
     expect(stderr).toContain("--model mss999 is not one of: legacy, encrypted");
   });

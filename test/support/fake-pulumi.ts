@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import type { MysqlSettings, StackOutputs } from "../../lib/stack/outputs.ts";
 
 /**
  * This machine has no Pulumi CLI, so tests put this stand-in first on PATH. It implements only the
@@ -23,7 +24,7 @@ export interface FakePulumi {
 
 export interface FakePulumiOptions {
   /** `null` makes `stack output` fail as it does with no stack selected. */
-  outputs?: Record<string, unknown> | null;
+  outputs?: StackOutputs | Record<string, unknown> | null;
   config?: Record<string, unknown>;
   project?: string;
 }
@@ -117,6 +118,38 @@ if (positional[0] === "stack" && positional[1] === "output") {
   fail("fake pulumi does not implement: pulumi " + args.join(" "));
 }
 `;
+
+/**
+ * The outputs `pulumi up` would report for a stack running on these test services: the anonymous
+ * variant, or the mysql variant when `mysql` is given (a MariaDbInstance fits).
+ */
+export function testStackOutputs(stack: {
+  broker: { url: string };
+  pki: { caPem: string };
+  userId: string;
+  deviceKey: string;
+  mysql?: MysqlSettings;
+}): StackOutputs {
+  const { mysql } = stack;
+  return {
+    brokerUrls: [stack.broker.url],
+    caCertificatePem: stack.pki.caPem,
+    userId: stack.userId,
+    deviceKey: stack.deviceKey,
+    ...(mysql === undefined
+      ? { authMode: "anonymous" }
+      : {
+          authMode: "mysql",
+          mysql: {
+            host: mysql.host,
+            port: mysql.port,
+            user: mysql.user,
+            password: mysql.password,
+            database: mysql.database,
+          },
+        }),
+  };
+}
 
 export async function installFakePulumi(options: FakePulumiOptions = {}): Promise<FakePulumi> {
   const binDir = await mkdtemp(join(tmpdir(), "fake-pulumi-"));

@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { killOnExit } from "./processes.ts";
 
@@ -12,8 +13,26 @@ export interface ScriptRun {
 }
 
 /**
- * Runs `zx scripts/<script> …` as a user would, from the repository root, and collects its output.
- * Never rejects on a non-zero exit: tests assert the code.
+ * Starts `zx scripts/<script> …` as a user would, from the repository root and without colours;
+ * the caller reads its output and ends it (it is killed if the test process exits first).
+ */
+export function spawnScript(
+  script: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(ZX, [`scripts/${script}`, ...args], {
+    cwd: REPO,
+    env: { ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  killOnExit(child);
+  return child;
+}
+
+/**
+ * Runs a script to its end (spawnScript) and collects its output. Never rejects on a non-zero
+ * exit: tests assert the code.
  */
 export function runScript(
   script: string,
@@ -21,12 +40,7 @@ export function runScript(
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<ScriptRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(ZX, [`scripts/${script}`, ...args], {
-      cwd: REPO,
-      env: { ...(options.env ?? process.env), FORCE_COLOR: "0", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    killOnExit(child);
+    const child = spawnScript(script, args, options.env);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {

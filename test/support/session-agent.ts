@@ -1,0 +1,33 @@
+import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import type { TestPki } from "./certs.ts";
+import type { MosquittoInstance } from "./mosquitto.ts";
+
+/**
+ * The stack's session agent on a test broker, log discarded, resolved once it is subscribed; with
+ * `account`, it logs in as that service account (the mysql variant).
+ */
+export async function startTestAgent(options: {
+  broker: MosquittoInstance;
+  pki: TestPki;
+  key: string;
+  userId: string;
+  account?: { username: string; password: string };
+}): Promise<SessionAgent> {
+  const agent = startSessionAgent({
+    brokerUrl: options.broker.url,
+    ca: options.pki.caPem,
+    ...(options.account === undefined
+      ? {}
+      : { username: options.account.username, password: options.account.password }),
+    key: options.key,
+    userId: options.userId,
+    log: () => {},
+  });
+  try {
+    await agent.ready;
+  } catch (error) {
+    await agent.stop();
+    throw error;
+  }
+  return agent;
+}
