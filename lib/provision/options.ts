@@ -30,22 +30,12 @@ export const INFO_FLAGS: FlagSpec = {
   default: { ip: "10.10.10.1" },
 };
 
+/** Normally read from the device's own scan of the SSID; given, they override it. */
+const WIFI_DETAIL_FLAGS = ["wifi-bssid", "wifi-channel", "wifi-encryption", "wifi-cipher"] as const;
+const WIFI_FLAGS = ["wifi-ssid", "wifi-pass", ...WIFI_DETAIL_FLAGS] as const;
+
 export const SETUP_FLAGS: FlagSpec = {
-  string: [
-    ...SHARED_STRING_FLAGS,
-    "wifi-ssid",
-    "wifi-pass",
-    "wifi-bssid",
-    "wifi-channel",
-    "wifi-encryption",
-    "wifi-cipher",
-    "timezone",
-    "name",
-    "auth-mode",
-    "ca",
-    "mysql",
-    "timeout",
-  ],
+  string: [...SHARED_STRING_FLAGS, ...WIFI_FLAGS, "timezone", "name", "auth-mode", "ca", "mysql", "timeout"],
   boolean: ["wifi", "set-time", "wait", "json", "help"],
   default: { ip: "10.10.10.1", wifi: true, wait: true },
 };
@@ -202,19 +192,11 @@ export const setupFlagsSchema = z
     wait: z.boolean().default(true),
   })
   .superRefine((flags, ctx) => {
-    const wifiFlags = [
-      "wifi-ssid",
-      "wifi-pass",
-      "wifi-bssid",
-      "wifi-channel",
-      "wifi-encryption",
-      "wifi-cipher",
-    ] as const;
     if (flags.timezone !== undefined && !flags["set-time"]) {
       ctx.addIssue({ code: "custom", path: ["timezone"], message: "does nothing without --set-time" });
     }
     if (!flags.wifi) {
-      for (const flag of wifiFlags) {
+      for (const flag of WIFI_FLAGS) {
         if (flags[flag] !== undefined) {
           ctx.addIssue({
             code: "custom",
@@ -333,9 +315,7 @@ export async function resolveSetupSettings(
     authMode,
     ...(authMode === "mysql" && mysql ? { mysql } : {}),
     ...(wifi ? { wifi } : {}),
-    wifiDetailsGiven: ["wifi-bssid", "wifi-channel", "wifi-encryption", "wifi-cipher"].some(
-      (flag) => flags[flag as keyof SetupFlags] !== undefined,
-    ),
+    wifiDetailsGiven: WIFI_DETAIL_FLAGS.some((flag) => flags[flag] !== undefined),
     ...(flags["set-time"] ? { timezone: flags.timezone ?? hostTimezone() } : {}),
     ...(flags.name ? { name: flags.name } : {}),
     expected: withoutUndefined({ mac: flags.mac, uuid: flags.uuid }),
