@@ -39,25 +39,17 @@ const control = (...args: string[]) => runScript("control.mjs", args);
 
 /** A monitor left running in the background; `lines()` is what it printed so far. */
 async function startMonitorScript(args: string[], env: NodeJS.ProcessEnv = pulumi.env) {
-  const child = spawnScript("monitor.mjs", args, env);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on("data", (chunk) => {
-    stderr += chunk;
-  });
+  const { child, stdout, stderr } = spawnScript("monitor.mjs", args, env);
   await waitFor(
     "the monitor to subscribe",
-    () => stderr.includes("watching") || child.exitCode !== null,
+    () => stderr().includes("watching") || child.exitCode !== null,
     15_000,
-    () => stderr,
+    stderr,
   );
-  if (child.exitCode !== null) throw new Error(`monitor.mjs exited with ${child.exitCode}: ${stderr}`);
+  if (child.exitCode !== null) throw new Error(`monitor.mjs exited with ${child.exitCode}: ${stderr()}`);
   return {
-    lines: () => stdout.split("\n").filter(Boolean),
-    stderr: () => stderr,
+    lines: () => stdout().split("\n").filter(Boolean),
+    stderr,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -24,6 +24,7 @@ import type { MosquittoInstance } from "../support/mosquitto.ts";
 import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { runScript } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
+import { setupArgs } from "../support/setup-args.ts";
 
 // The whole journey on the mysql variant, as a user makes it: real MariaDB, real Mosquitto with the
 // go-auth plugin, the session agent, and scripts/provision.mjs + scripts/devices.mjs run as child
@@ -88,19 +89,7 @@ describe("journey on the mysql variant", () => {
 
     const run = await runScript(
       "provision.mjs",
-      [
-        "setup",
-        "--ip",
-        `${device.ip}:${device.port}`,
-        "--wifi-ssid",
-        SIMULATED_HOME_NETWORK.ssid,
-        "--wifi-pass",
-        SIMULATED_HOME_NETWORK.password,
-        "--name",
-        NAME,
-        "--timeout",
-        "30",
-      ],
+      setupArgs(`${device.ip}:${device.port}`, { name: NAME, timeout: "30" }),
       { env: fake.env },
     );
     expect(run.stderr).not.toMatch(/error:/);
@@ -215,30 +204,18 @@ describe("without the stack, after a failed first attempt", () => {
   it("a re-run with the right Wi-Fi password reuses the registration and brings the device online", async () => {
     second = await startSimulatedDevice({ model: "legacy", mqttCa: pki.caPem, requireSessionAnswers: true });
     const mysqlUrl = `mysql://${db.user}:${encodeURIComponent(db.password)}@${db.host}:${db.port}/${db.database}`;
-    const args = (wifiPass: string, timeout: string) => [
-      "setup",
-      "--no-stack",
-      "--auth-mode",
-      "mysql",
-      "--mysql",
-      mysqlUrl,
-      "--mqtt",
-      broker.url,
-      "--ca",
-      pki.caFile,
-      "--user",
-      USER_ID,
-      "--key",
-      KEY,
-      "--ip",
-      `${second?.ip}:${second?.port}`,
-      "--wifi-ssid",
-      SIMULATED_HOME_NETWORK.ssid,
-      "--wifi-pass",
-      wifiPass,
-      "--timeout",
-      timeout,
-    ];
+    const args = (wifiPass: string, timeout: string) =>
+      setupArgs(`${second?.ip}:${second?.port}`, {
+        "no-stack": true,
+        "auth-mode": "mysql",
+        mysql: mysqlUrl,
+        mqtt: broker.url,
+        ca: pki.caFile,
+        user: USER_ID,
+        key: KEY,
+        "wifi-pass": wifiPass,
+        timeout,
+      });
 
     const typo = await runScript("provision.mjs", args("simulated-wifi-typo", "4"));
     expect(typo.code).toBe(EXIT.timeout);

@@ -4,17 +4,14 @@ import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages.ts";
-import {
-  SIMULATED_HOME_NETWORK,
-  type SimulatedDevice,
-  type SimulatedModel,
-} from "../../lib/simulator/index.ts";
+import type { SimulatedDevice, SimulatedModel } from "../../lib/simulator/index.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { startPairingDevice } from "../support/online-device.ts";
 import { freePort } from "../support/ports.ts";
 import { runScript } from "../support/run-script.ts";
+import { setupArgs as setupArgsFor } from "../support/setup-args.ts";
 
 // Every way setup can go wrong, through the real script: bad input changes nothing and sends
 // nothing; a device that fails mid-way leaves a state the same command completes when run again.
@@ -22,7 +19,6 @@ import { runScript } from "../support/run-script.ts";
 const HOST = "127.0.0.1";
 const USER_ID = "1234";
 const KEY = "provision-test-key-0123";
-const { ssid: SSID, password: WIFI_PASS } = SIMULATED_HOME_NETWORK;
 
 let pki: TestPki;
 let broker: MosquittoInstance;
@@ -118,17 +114,9 @@ function deviceError(request: MerossMessage, code: number, detail: string): Mero
   });
 }
 
-/** `setup` with the simulated network; `flags` replace the defaults (a flag given twice is itself an error). */
-function setupArgs(ip: string, flags: Record<string, string> = {}): string[] {
-  const all: Record<string, string> = {
-    ip,
-    "wifi-ssid": SSID,
-    "wifi-pass": WIFI_PASS,
-    timeout: "20",
-    ...flags,
-  };
-  return ["setup", ...Object.entries(all).flatMap(([flag, value]) => [`--${flag}`, value])];
-}
+/** `setup` with the simulated network and a 20 s wait; `flags` replace the defaults (a flag given twice is itself an error). */
+const setupArgs = (ip: string, flags: Record<string, string> = {}) =>
+  setupArgsFor(ip, { timeout: "20", ...flags });
 
 describe("bad input: exit 2, a message naming what to fix, nothing sent and nothing written", () => {
   it.each([

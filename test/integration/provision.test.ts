@@ -11,6 +11,7 @@ import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support
 import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { startPairingDevice } from "../support/online-device.ts";
 import { runScript } from "../support/run-script.ts";
+import { setupArgs } from "../support/setup-args.ts";
 
 // provision.mjs run as a child process against the simulator over real HTTP, onto a real Mosquitto
 // (anonymous variant), until the device is online. The mysql variant's journey is journey-mysql.
@@ -124,18 +125,7 @@ describe("provision.mjs setup onto the anonymous broker", () => {
     });
     const run = await runScript(
       "provision.mjs",
-      [
-        "setup",
-        "--ip",
-        `${device.ip}:${device.port}`,
-        "--wifi-ssid",
-        SSID,
-        "--wifi-pass",
-        WIFI_PASS,
-        "--name",
-        "desk lamp",
-        "--json",
-      ],
+      setupArgs(`${device.ip}:${device.port}`, { name: "desk lamp", json: true }),
       { env: fake.env },
     );
     expect(run.code).toBe(0);

@@ -621,26 +621,26 @@ describe("simulated device on a real Mosquitto", () => {
 
 describe("scripts/simulate-device.mjs", () => {
   it("prints the URL to provision, logs each request on one line, and exits 0 on Ctrl-C", async () => {
-    const child = spawnScript("simulate-device.mjs", ["--model", "encrypted", "--port", "0"]);
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
+    const { child, stdout, stderr } = spawnScript("simulate-device.mjs", [
+      "--model",
+      "encrypted",
+      "--port",
+      "0",
+    ]);
+    const output = () => stdout() + stderr();
     const deadline = Date.now() + 20_000;
     const waitForLine = async (pattern: RegExp): Promise<RegExpExecArray> => {
       for (;;) {
-        const match = pattern.exec(output);
+        const match = pattern.exec(output());
         if (match) return match;
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} in:\n${output}`);
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`no ${pattern} in:\n${output()}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
     try {
       const [, port] = await waitForLine(/--ip 127\.0\.0\.1:(\d+)/);
-      expect(output).toMatch(/HTTP API: .*http:\/\/127\.0\.0\.1:\d+\/config/);
+      expect(output()).toMatch(/HTTP API: .*http:\/\/127\.0\.0\.1:\d+\/config/);
       const client = new DeviceClient({ ip: "127.0.0.1", port: Number(port), key: PAIRING_KEY, attempts: 1 });
       expect((await client.getSystemAll()).type).toBe("mss110");
       await waitForLine(/http-request GET Appliance\.System\.All -> GETACK/);

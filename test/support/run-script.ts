@@ -12,22 +12,37 @@ export interface ScriptRun {
   stderr: string;
 }
 
+export interface RunningScript {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** What it printed so far. */
+  stdout(): string;
+  stderr(): string;
+}
+
 /**
  * Starts `zx scripts/<script> …` as a user would, from the repository root and without colours;
- * the caller reads its output and ends it (it is killed if the test process exits first).
+ * the caller ends it (it is killed if the test process exits first).
  */
 export function spawnScript(
   script: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-): ChildProcessByStdio<null, Readable, Readable> {
+): RunningScript {
   const child = spawn(ZX, [`scripts/${script}`, ...args], {
     cwd: REPO,
     env: { ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   killOnExit(child);
-  return child;
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr };
 }
 
 /**
@@ -40,20 +55,12 @@ export function runScript(
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<ScriptRun> {
   return new Promise((resolve, reject) => {
-    const child = spawnScript(script, args, options.env);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
+    const { child, stdout, stderr } = spawnScript(script, args, options.env);
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(
         new Error(
-          `zx scripts/${script} ${args.join(" ")} ran over ${options.timeoutMs} ms\n${stdout}\n${stderr}`,
+          `zx scripts/${script} ${args.join(" ")} ran over ${options.timeoutMs} ms\n${stdout()}\n${stderr()}`,
         ),
       );
     }, options.timeoutMs ?? 60_000);
@@ -63,7 +70,7 @@ export function runScript(
     });
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: stdout(), stderr: stderr() });
     });
   });
 }
