@@ -200,30 +200,32 @@ export async function resolveControllerSettings(
 }
 
 /** Flags (and the environment) alone when they say everything, so the stack is read only when needed. */
-export async function controllerSettingsFrom(
+async function flagsBeforeStack<T>(
+  resolve: (outputs: StackOutputs | undefined) => Promise<T>,
+  stack: StackSource | undefined,
+): Promise<T> {
+  try {
+    return await resolve(undefined);
+  } catch (error) {
+    if (!(error instanceof UsageError) || stack === undefined) throw error;
+  }
+  return resolve(await stack.outputs());
+}
+
+export function controllerSettingsFrom(
   flags: ControlFlags,
   stack: StackSource | undefined,
   env: NodeJS.ProcessEnv,
 ): Promise<ControllerSettings> {
-  try {
-    return await resolveControllerSettings(flags, undefined, env);
-  } catch (error) {
-    if (!(error instanceof UsageError) || stack === undefined) throw error;
-  }
-  return resolveControllerSettings(flags, await stack.outputs(), env);
+  return flagsBeforeStack((outputs) => resolveControllerSettings(flags, outputs, env), stack);
 }
 
-export async function brokerSettingsFrom(
+export function brokerSettingsFrom(
   flags: ConnectionFlags,
   stack: StackSource | undefined,
   env: NodeJS.ProcessEnv,
 ): Promise<BrokerClientSettings> {
-  try {
-    return await resolveBrokerSettings(flags, undefined, env);
-  } catch (error) {
-    if (!(error instanceof UsageError) || stack === undefined) throw error;
-  }
-  return resolveBrokerSettings(flags, await stack.outputs(), env);
+  return flagsBeforeStack((outputs) => resolveBrokerSettings(flags, outputs, env), stack);
 }
 
 /**
