@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { brokerAddressSchema } from "../meross/broker-url.ts";
+import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema } from "../meross/identifiers.ts";
 import { timeRules } from "../meross/messages.ts";
 
@@ -11,9 +11,7 @@ import { timeRules } from "../meross/messages.ts";
  */
 export const agentSettingsSchema = z
   .object({
-    brokerUrl: z
-      .string()
-      .refine((url) => brokerAddressSchema.safeParse(url).success, "must look like mqtts://host:port"),
+    brokerUrl: brokerUrlSchema,
     ca: z.string().includes("BEGIN CERTIFICATE", { message: "must be a PEM certificate" }).optional(),
     username: z.string().min(1).optional(),
     password: z.string().optional(),

@@ -8,7 +8,7 @@ import {
   unknownFlagError,
   validateFlags,
 } from "../cli/flags.ts";
-import { brokerAddressSchema } from "../meross/broker-url.ts";
+import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
 import { readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
@@ -49,11 +49,7 @@ export const SECRET_ENVIRONMENT = { password: "MEROSS_MQTT_PASSWORD", key: "MERO
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 
 const connectionShape = {
-  broker: single(
-    z
-      .string()
-      .refine((url) => brokerAddressSchema.safeParse(url).success, "must look like mqtts://host:port"),
-  ).optional(),
+  broker: single(brokerUrlSchema).optional(),
   ca: single(z.string().min(1, "needs a file name")).optional(),
   username: single(z.string().min(1, "must not be empty")).optional(),
   password: single(z.string()).optional(),

@@ -46,6 +46,11 @@ export const brokerAddressSchema = z
     return { host: host.data, port };
   });
 
+/** A broker URL kept as written (the kit's own clients honour its scheme), if brokerAddressSchema reads it. */
+export const brokerUrlSchema = z
+  .string()
+  .refine((url) => brokerAddressSchema.safeParse(url).success, "must look like mqtts://host:port");
+
 /** The two gateways a device takes: the first two brokers given, one given counts twice. */
 export const brokerPairSchema = z
   .array(brokerAddressSchema)
