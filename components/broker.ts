@@ -1,11 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import type { AuthMode } from "../lib/config/stack.ts";
 import { containerPaths } from "../lib/mosquitto/paths.ts";
-import {
-  type MosquittoSettings,
-  type MosquittoVariant,
-  renderMosquittoConf,
-} from "../lib/mosquitto/render.ts";
+import { type MosquittoSettings, renderMosquittoConf } from "../lib/mosquitto/render.ts";
 
 export interface MosquittoBrokerArgs {
   /** Prefix for Docker object names, unique per stack on one engine. */
@@ -13,7 +10,7 @@ export interface MosquittoBrokerArgs {
   networkName: pulumi.Input<string>;
   /** Name the agent reaches the broker by on the private network (also in the server certificate). */
   alias: string;
-  variant: MosquittoVariant;
+  variant: AuthMode;
   /** eclipse-mosquitto for anonymous, a mosquitto-go-auth image for mysql. */
   image: string;
   /** The TLS port, the same inside the container and on the host. */

@@ -15,6 +15,13 @@ import {
  * the device. No Pulumi import: index.ts hands in the raw values.
  */
 
+/** How clients log in to the broker; the stack, the rendered config and the scripts all mean these two. */
+export const AUTH_MODES = ["anonymous", "mysql"] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+export const authModeSchema = z.enum(AUTH_MODES, {
+  error: 'must be "mysql" (logins per device) or "anonymous" (no logins)',
+});
+
 /** The session agent's broker login; controllers may not take this name. */
 export const SERVICE_ACCOUNT_NAME = "session-agent";
 
@@ -117,11 +124,7 @@ export const stackConfigSchema = z
     tlsPort: portSchema.default(8883),
     tlsBindAddress: ipv4Schema.default("0.0.0.0"),
     plainListener: z.strictObject({ address: ipv4Schema, port: portSchema.default(1883) }).optional(),
-    authMode: z
-      .enum(["anonymous", "mysql"], {
-        error: 'must be "mysql" (logins per device) or "anonymous" (no logins)',
-      })
-      .default("mysql"),
+    authMode: authModeSchema.default("mysql"),
     userId: userIdSchema,
     deviceKey: newDeviceKeySchema.optional(),
     devices: z.array(deviceSchema).default([]),

@@ -1,14 +1,13 @@
 import { fileURLToPath } from "node:url";
 import { Liquid } from "liquidjs";
 import { z } from "zod";
+import { type AuthMode, authModeSchema } from "../config/stack.ts";
 import { hostSchema, isIpv4, portSchema } from "../meross/identifiers.ts";
 import { PBKDF2_ALGORITHM, PBKDF2_ITERATIONS, PBKDF2_KEY_LENGTH, PBKDF2_SALT_LENGTH } from "../store/hash.ts";
 import { GO_AUTH_QUERIES } from "../store/queries.ts";
 
-export type MosquittoVariant = "anonymous" | "mysql";
-
 export interface MosquittoSettings {
-  variant: MosquittoVariant;
+  variant: AuthMode;
   tls: { port: number; bindAddress: string; cafile: string; certfile: string; keyfile: string };
   plainListener?: { address: string; port: number };
   persistenceDir: string;
@@ -42,7 +41,7 @@ const cacheSecondsSchema = z.number().int("must be a whole number of seconds").m
 const singleLineSchema = z.string().regex(/^[^\r\n\0]+$/, "must be one non-empty line");
 
 const settingsSchema = z.object({
-  variant: z.enum(["anonymous", "mysql"]),
+  variant: authModeSchema,
   tls: z.object({
     port: portSchema,
     bindAddress: bindAddressSchema,

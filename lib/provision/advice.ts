@@ -1,5 +1,5 @@
+import type { AuthMode } from "../config/stack.ts";
 import { type BrokerAddress, formatBroker } from "../meross/broker-url.ts";
-import type { AuthMode } from "../stack/outputs.ts";
 import type { BrokerObservation } from "./online.ts";
 import type { SetupStepId } from "./setup.ts";
 import type { SetupStepError } from "./steps.ts";

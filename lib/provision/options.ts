@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type FlagSpec, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
-import { deviceNameSchema, timezoneSchema } from "../config/stack.ts";
+import { type AuthMode, authModeSchema, deviceNameSchema, timezoneSchema } from "../config/stack.ts";
 import { usesPlainMqtt } from "../control/broker-connection.ts";
 import { type BrokerAddress, brokerAddressSchema, brokerPairSchema } from "../meross/broker-url.ts";
 import {
@@ -15,7 +15,7 @@ import {
   wifiPasswordSchema,
 } from "../meross/identifiers.ts";
 import { WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages.ts";
-import { type AuthMode, authModeSchema, type MysqlSettings, type StackOutputs } from "../stack/outputs.ts";
+import type { MysqlSettings, StackOutputs } from "../stack/outputs.ts";
 
 /**
  * The flags of `provision.mjs info|setup` and `devices.mjs`, validated in full before anything is

@@ -1,10 +1,8 @@
 import { z } from "zod";
+import { type AuthMode, authModeSchema } from "../config/stack.ts";
 import { brokerAddressSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, hostSchema, portSchema, userIdSchema } from "../meross/identifiers.ts";
 import { PulumiCommandError, type PulumiRunner } from "./pulumi-cli.ts";
-
-export const authModeSchema = z.enum(["anonymous", "mysql"]);
-export type AuthMode = z.infer<typeof authModeSchema>;
 
 export const mysqlSettingsSchema = z.object({
   host: z.union([hostSchema, z.literal("localhost")]),

@@ -4,7 +4,8 @@ import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type MosquittoVariant, renderMosquittoConf } from "../../lib/mosquitto/render.ts";
+import type { AuthMode } from "../../lib/config/stack.ts";
+import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
 import type { TestPki } from "./certs.ts";
 import { goAuthPluginPath } from "./go-auth.ts";
 import { freePort } from "./ports.ts";
@@ -32,7 +33,7 @@ export interface MosquittoDatabase {
 }
 
 export interface StartMosquittoOptions {
-  variant: MosquittoVariant;
+  variant: AuthMode;
   pki: Pick<TestPki, "caFile" | "certFile" | "keyFile" | "caPem" | "host">;
   /** Required for the mysql variant; a MariaDbInstance fits. */
   mysql?: MosquittoDatabase;
