@@ -51,18 +51,27 @@ function nameOfUrn(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
 }
 
+/** A PEM-shaped placeholder: the program only passes these through, so no real key is made. */
+function placeholderPem(label: string, body: string): string {
+  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
+
+/** Registered inputs as the tests read them: untyped JSON, whose shape each assertion checks. */
+// biome-ignore lint/suspicious/noExplicitAny: the engine's inputs are untyped; assertions check the shape they read.
+export type LooseInputs = Record<string, any>;
+
 /** What the fake providers answer: enough state for the program's applies to run. */
 function stateFor(type: string, name: string, inputs: Record<string, unknown>, pki: CertificateFixture) {
   switch (type) {
     case "tls:index/privateKey:PrivateKey":
       return {
         ...inputs,
-        privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${name}\n-----END PRIVATE KEY-----\n`,
+        privateKeyPem: placeholderPem("PRIVATE KEY", name),
       };
     case "tls:index/selfSignedCert:SelfSignedCert":
       return { ...inputs, certPem: pki.caPem };
     case "tls:index/certRequest:CertRequest":
-      return { ...inputs, certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n${name}\n` };
+      return { ...inputs, certRequestPem: placeholderPem("CERTIFICATE REQUEST", name) };
     case "tls:index/locallySignedCert:LocallySignedCert":
       return { ...inputs, certPem: pki.certPem };
     case "random:index/randomPassword:RandomPassword":

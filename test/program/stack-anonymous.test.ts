@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { isSecretExport, type ProgramRun, resolve, runProgram } from "./harness.ts";
+import { isSecretExport, type LooseInputs, type ProgramRun, resolve, runProgram } from "./harness.ts";
 
 /** The anonymous variant with a DNS broker host: no database, no logins, a generated device key. */
 
@@ -30,7 +30,7 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-const inputsOf = (name: string) => run.named(name).inputs as Record<string, any>;
+const inputsOf = (name: string) => run.named(name).inputs as LooseInputs;
 
 describe("anonymous variant", () => {
   it("creates no database, no rows and no logins", () => {

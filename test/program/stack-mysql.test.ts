@@ -5,7 +5,7 @@ import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
 import { certificatePlan, renewalEpoch } from "../../lib/pki/parameters.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { isSecretExport, type ProgramRun, resolve, runProgram } from "./harness.ts";
+import { isSecretExport, type LooseInputs, type ProgramRun, resolve, runProgram } from "./harness.ts";
 
 /** The mysql variant with an IP broker host: every device gets a login, MySQL stays on 127.0.0.1. */
 
@@ -41,7 +41,7 @@ afterAll(async () => {
   await pki?.cleanup();
 });
 
-const inputsOf = (name: string) => run.named(name).inputs as Record<string, any>;
+const inputsOf = (name: string) => run.named(name).inputs as LooseInputs;
 
 describe("mysql variant: certificates", () => {
   it("makes RSA 2048 keys for the CA and the server", () => {
@@ -140,7 +140,7 @@ describe("mysql variant: account rows", () => {
   });
 
   it("connects as root over 127.0.0.1 and grants go-auth read and the scripts read/write", () => {
-    const inputs = rows()?.inputs as Record<string, any>;
+    const inputs = rows()?.inputs as LooseInputs;
     expect(inputs.admin).toMatchObject({ host: "127.0.0.1", port: 13306, user: "root", database: "meross" });
     expect(
       inputs.grants.map((grant: { user: string; access: string }) => [grant.user, grant.access]),
