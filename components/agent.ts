@@ -15,7 +15,7 @@ export interface SessionAgentArgs {
   userId: pulumi.Input<string>;
   /** The agent's own broker login (mysql variant: a `service` account); omit on an anonymous broker. */
   serviceAccount?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
-  /** An official Node image, e.g. node:20-alpine (config key agentImage). */
+  /** An official Node image, e.g. node:20-alpine (config key images.agent). */
   image: pulumi.Input<string>;
   /** IANA zone the agent sets on each device, e.g. Europe/Dublin; omit to leave devices' zones alone. */
   timezone?: pulumi.Input<string | undefined>;
@@ -94,7 +94,8 @@ export class SessionAgent extends pulumi.ComponentResource {
         logDriver: "json-file",
         logOpts: { "max-size": "5m", "max-file": "3" },
       },
-      { parent: this, deleteBeforeReplace: true },
+      // Children do not inherit the component's dependsOn: the container itself waits for the broker.
+      { parent: this, deleteBeforeReplace: true, dependsOn: opts?.dependsOn },
     );
 
     this.containerName = container.name;

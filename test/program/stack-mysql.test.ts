@@ -239,7 +239,7 @@ describe("mysql variant: broker", () => {
 describe("mysql variant: session agent", () => {
   it("joins the private network after the broker is up", () => {
     expect(inputsOf("agent-container").networksAdvanced).toEqual([{ name: "meross-dev-network" }]);
-    expect(run.named("agent").dependsOn).toContain("broker-container");
+    expect(run.named("agent-container").dependsOn).toContain("broker-container");
   });
 });
 
