@@ -448,6 +448,9 @@ function utcOffsetSeconds(formatter: Intl.DateTimeFormat, epochSeconds: number):
 }
 
 const DAY_SECONDS = 86_400;
+/** The Meross app sends 20 entries and MerossBLE 20 transitions (§4.1): about ten years of DST. */
+const MAX_TIME_RULES = 20;
+const TIME_RULE_YEARS = 10;
 
 /** The first second in (after, until] whose offset differs from the one at `after`. */
 function transitionSecond(offsetAt: (s: number) => number, after: number, until: number): number {
@@ -463,22 +466,27 @@ function transitionSecond(offsetAt: (s: number) => number, after: number, until:
 }
 
 /**
- * The zone's rules for the UTC year of `now`: the rule in force on 1 January (so the device knows
- * its offset before the first change), then each transition of that year. DST is "offset above the
- * year's lowest", which also holds for southern zones and Dublin's inverted legal definition.
+ * The zone's rules from 1 January of the UTC year of `now`: the rule in force then (so the device
+ * knows its offset before the first change), then each transition, up to 20 entries. The device
+ * keeps the last rule for ever, so the list runs years ahead: a plug stays connected for months
+ * and would otherwise miss next year's changes. DST is "offset above the lowest", which also holds
+ * for southern zones and Dublin's inverted legal definition.
  */
 export function timeRules(timezone: string, now: Date = new Date()): TimeRule[] {
   const formatter = zoneFormatter(timezone);
   const offsetAt = (epochSeconds: number) => utcOffsetSeconds(formatter, epochSeconds);
   const year = now.getUTCFullYear();
   const start = Date.UTC(year, 0, 1) / 1000;
-  const end = Date.UTC(year + 1, 0, 1) / 1000;
+  const end = Date.UTC(year + TIME_RULE_YEARS, 0, 1) / 1000;
   const changes: [number, number][] = [[start, offsetAt(start)]];
-  for (let day = start; day < end; day += DAY_SECONDS) {
-    if (offsetAt(day + DAY_SECONDS) !== offsetAt(day)) {
+  let offset = offsetAt(start);
+  for (let day = start; day < end && changes.length < MAX_TIME_RULES; day += DAY_SECONDS) {
+    const next = offsetAt(day + DAY_SECONDS);
+    if (next !== offset) {
       const second = transitionSecond(offsetAt, day, day + DAY_SECONDS);
       if (second < end) changes.push([second, offsetAt(second)]);
     }
+    offset = next;
   }
   const standard = Math.min(...changes.map(([, offset]) => offset));
   return changes.map(([epoch, offset]) => [epoch, offset, offset > standard ? 1 : 0]);

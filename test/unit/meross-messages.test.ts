@@ -339,15 +339,26 @@ describe("Appliance.System.Time", () => {
   const jan1 = Date.UTC(2025, 0, 1) / 1000;
 
   it("gives Europe/Dublin its 2025 rule and both DST transitions", () => {
-    expect(timeRules("Europe/Dublin", midsummer2025)).toEqual([
+    expect(timeRules("Europe/Dublin", midsummer2025).slice(0, 3)).toEqual([
       [jan1, 0, 0],
       [Date.UTC(2025, 2, 30, 1) / 1000, 3600, 1],
       [Date.UTC(2025, 9, 26, 1) / 1000, 0, 0],
     ]);
   });
 
+  // A plug stays connected for months; with only this year's rules it would miss next year's DST.
+  it("goes on past the end of the year, to 20 rules as the Meross app sends (§4.1)", () => {
+    const rules = timeRules("Europe/Dublin", midsummer2025);
+    expect(rules).toHaveLength(20);
+    expect(rules[3]).toEqual([Date.UTC(2026, 2, 29, 1) / 1000, 3600, 1]);
+    expect(rules[4]).toEqual([Date.UTC(2026, 9, 25, 1) / 1000, 0, 0]);
+    expect(rules.at(-1)).toEqual([Date.UTC(2034, 2, 26, 1) / 1000, 3600, 1]);
+    const starts = rules.map(([epoch]) => epoch);
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+  });
+
   it("marks southern-hemisphere summer (January) as DST", () => {
-    expect(timeRules("Australia/Sydney", midsummer2025)).toEqual([
+    expect(timeRules("Australia/Sydney", midsummer2025).slice(0, 3)).toEqual([
       [jan1, 39600, 1],
       [Date.UTC(2025, 3, 5, 16) / 1000, 36000, 0],
       [Date.UTC(2025, 9, 4, 16) / 1000, 39600, 1],
