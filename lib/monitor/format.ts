@@ -70,6 +70,23 @@ function keyValues(record: Record<string, unknown>): string {
     .join(" ");
 }
 
+const HIDDEN = "(hidden)";
+
+/** Where a payload carries a secret: the device key, and the Wi-Fi password (plain base64 in Config.Wifi). */
+const SECRET_FIELDS: Readonly<Record<string, readonly [string, string]>> = {
+  [Namespace.ConfigKey]: ["key", "key"],
+  [Namespace.ConfigWifi]: ["wifi", "password"],
+  [Namespace.ConfigWifiX]: ["wifi", "password"],
+};
+
+/** The payload as the monitor may show it: whoever else re-keys a device over MQTT, its secrets stay off the screen. */
+function withoutSecrets(namespace: string, payload: Record<string, unknown>): Record<string, unknown> {
+  const field = SECRET_FIELDS[namespace];
+  const section = field ? asRecord(payload[field[0]]) : undefined;
+  if (!field || !section || !(field[1] in section)) return payload;
+  return { ...payload, [field[0]]: { ...section, [field[1]]: HIDDEN } };
+}
+
 /** What a human needs from a payload at a glance; falls back to compact JSON. */
 export function summarizePayload(
   namespace: string,
@@ -164,13 +181,14 @@ export function decodeTraffic(
     };
   }
   const { method, namespace, messageId } = header.data;
+  const shown = withoutSecrets(namespace, body);
   return {
     ...about(uuid),
     method,
     namespace,
     ...(messageId === undefined ? {} : { messageId }),
-    summary: summarizePayload(namespace, method, body),
-    payload: body,
+    summary: summarizePayload(namespace, method, shown),
+    payload: shown,
   };
 }
 

@@ -115,6 +115,44 @@ describe("decodeTraffic + formatTrafficLine", () => {
   });
 });
 
+describe("secrets in watched traffic", () => {
+  const topic = `/appliance/${UUID}/subscribe`;
+  const deviceKey = "device-key-0123456789";
+  const wifiPassword = "correct horse battery";
+
+  it.each([
+    [
+      "Appliance.Config.Key",
+      {
+        key: {
+          userId: "0",
+          key: deviceKey,
+          gateway: { host: "10.0.0.2", port: 8883, secondHost: "10.0.0.2", secondPort: 8883, redirect: 1 },
+        },
+      },
+      [deviceKey],
+    ],
+    [
+      "Appliance.Config.Wifi",
+      {
+        wifi: {
+          ssid: Buffer.from("home").toString("base64"),
+          password: Buffer.from(wifiPassword).toString("base64"),
+        },
+      },
+      [wifiPassword, Buffer.from(wifiPassword).toString("base64")],
+    ],
+  ])("%s: neither the line nor --json shows the secret", (namespace, payload, secrets) => {
+    const record = decodeTraffic(topic, wire("SET", namespace, payload, "/app/0-x/subscribe"), {
+      now: NOW,
+    });
+    const printed = `${formatTrafficLine(record)}\n${formatTrafficJson(record)}`;
+    for (const secret of secrets) expect(printed).not.toContain(secret);
+    expect(printed).toContain("(hidden)");
+    if (namespace === "Appliance.Config.Key") expect(printed).toContain("10.0.0.2");
+  });
+});
+
 describe("summarizePayload", () => {
   it.each([
     [
