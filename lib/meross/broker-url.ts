@@ -29,8 +29,8 @@ export const brokerAddressSchema = z
       ctx.addIssue({ code: "custom", message: `scheme ${url.protocol}// is not mqtt:// or mqtts://` });
       return z.NEVER;
     }
-    if (url.pathname.replace(/\/+$/, "") !== "" || url.search || url.username) {
-      ctx.addIssue({ code: "custom", message: "must be only a host and port, without path, query or user" });
+    if (url.pathname.replace(/\/+$/, "") !== "" || url.search || url.hash || url.username || url.password) {
+      ctx.addIssue({ code: "custom", message: "must be only a host and port, without path, query, fragment or user:password" });
       return z.NEVER;
     }
     if (!/^[a-z]+:\/\//i.test(text) && url.port === "") {

@@ -118,6 +118,8 @@ describe("broker addresses", () => {
     "mqtts://broker:70000",
     "mqtts://broker:8883/path",
     "mqtts://u:p@b:1",
+    "mqtts://:p@b:1",
+    "mqtts://b:1#fragment",
   ])("rejects %s", (text) => {
     expect(brokerAddressSchema.safeParse(text).success).toBe(false);
   });
