@@ -30,7 +30,10 @@ export const brokerAddressSchema = z
       return z.NEVER;
     }
     if (url.pathname.replace(/\/+$/, "") !== "" || url.search || url.hash || url.username || url.password) {
-      ctx.addIssue({ code: "custom", message: "must be only a host and port, without path, query, fragment or user:password" });
+      ctx.addIssue({
+        code: "custom",
+        message: "must be only a host and port, without path, query, fragment or user:password",
+      });
       return z.NEVER;
     }
     if (!/^[a-z]+:\/\//i.test(text) && url.port === "") {
