@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { brokerAddressSchema } from "../meross/broker-url.ts";
+import { brokerAddressSchema, redactBrokerUrl } from "../meross/broker-url.ts";
 
 /**
  * How the kit's own clients (session agent, control, monitor) reach the broker. Unlike devices,
@@ -36,7 +36,7 @@ export function brokerClientOptions(
   const parsed = brokerAddressSchema.safeParse(settings.brokerUrl);
   if (!parsed.success) {
     throw new Error(
-      `broker URL ${JSON.stringify(settings.brokerUrl)} ${parsed.error.issues[0]?.message}; ` +
+      `broker URL ${JSON.stringify(redactBrokerUrl(settings.brokerUrl))} ${parsed.error.issues[0]?.message}; ` +
         "write it as mqtts://host:port",
     );
   }

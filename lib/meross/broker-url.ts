@@ -63,6 +63,11 @@ export const brokerPairSchema = z
     return [first, second ?? first];
   });
 
+/** A broker URL as it may appear in an error: any `user:password@` the user typed is masked. */
+export function redactBrokerUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, "$1***@");
+}
+
 export function formatBroker(broker: BrokerAddress): string {
   return `mqtts://${broker.host}:${broker.port}`;
 }

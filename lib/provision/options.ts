@@ -2,7 +2,12 @@ import { z } from "zod";
 import { type FlagSpec, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
 import { type AuthMode, authModeSchema, deviceNameSchema, timezoneSchema } from "../config/stack.ts";
 import { usesPlainMqtt } from "../control/broker-connection.ts";
-import { type BrokerAddress, brokerAddressSchema, brokerPairSchema } from "../meross/broker-url.ts";
+import {
+  type BrokerAddress,
+  brokerAddressSchema,
+  brokerPairSchema,
+  redactBrokerUrl,
+} from "../meross/broker-url.ts";
 import {
   deviceKeySchema,
   hostSchema,
@@ -137,7 +142,7 @@ const brokerUrlsFlag = z
       if (!parsed.success) {
         ctx.addIssue({
           code: "custom",
-          message: `${JSON.stringify(url)} ${parsed.error.issues[0]?.message}`,
+          message: `${JSON.stringify(redactBrokerUrl(url))} ${parsed.error.issues[0]?.message}`,
         });
       }
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { brokerAddressSchema, brokerPairSchema } from "../../lib/meross/broker-url.ts";
+import { brokerAddressSchema, brokerPairSchema, redactBrokerUrl } from "../../lib/meross/broker-url.ts";
 import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
 import {
   buildMessage,
@@ -122,6 +122,12 @@ describe("broker addresses", () => {
     "mqtts://b:1#fragment",
   ])("rejects %s", (text) => {
     expect(brokerAddressSchema.safeParse(text).success).toBe(false);
+  });
+
+  it("masks a typed user:password in URLs shown in errors", () => {
+    expect(redactBrokerUrl("mqtts://me:s3cret@broker.lan:8883")).toBe("mqtts://***@broker.lan:8883");
+    expect(redactBrokerUrl("me:s3cret@broker.lan:8883")).toBe("***@broker.lan:8883");
+    expect(redactBrokerUrl("mqtts://broker.lan:8883")).toBe("mqtts://broker.lan:8883");
   });
 
   it("duplicates a single broker and keeps only the first two", () => {
