@@ -102,14 +102,24 @@ export function accountRowsChanged(olds: Partial<AccountRowsInputs>, news: Accou
   return comparable(olds) !== comparable(news);
 }
 
+/** mysql2 puts the statement, bound password included, in a failed query's `sql`: keep it out of Pulumi's output. */
+async function querySettingPassword(conn: Connection, statement: string, password: string): Promise<void> {
+  try {
+    await conn.query(statement, [password]);
+  } catch (error) {
+    const { message, code } = error as { message: string; code?: unknown };
+    throw Object.assign(new Error(message), { code });
+  }
+}
+
 async function applyGrant(conn: Connection, database: string, grant: DatabaseGrant): Promise<void> {
   // Account names cannot be bound parameters in GRANT; they are checked instead.
   if (!LOGIN_PATTERN.test(grant.user)) {
     throw new Error(`database login ${JSON.stringify(grant.user)} must be 1 to 32 letters, digits or '_'`);
   }
   const account = `${mysql.escape(grant.user)}@'%'`;
-  await conn.query(`CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ?`, [grant.password]);
-  await conn.query(`ALTER USER ${account} IDENTIFIED BY ?`, [grant.password]);
+  await querySettingPassword(conn, `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ?`, grant.password);
+  await querySettingPassword(conn, `ALTER USER ${account} IDENTIFIED BY ?`, grant.password);
   await conn.query(`REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${account}`);
   await conn.query(`GRANT ${PRIVILEGES[grant.access]} ON ${mysql.escapeId(database)}.* TO ${account}`);
 }

@@ -151,6 +151,26 @@ describe("the serialized AccountRows provider", () => {
     expect(verifyPassword(rekeyed.password, stored[0]?.password_hash ?? "")).toBe(true);
   });
 
+  it("keeps the logins' passwords out of the error when it may not create them", async () => {
+    const conn = await db.connect();
+    try {
+      await conn.query("CREATE USER IF NOT EXISTS 'rows_only'@'%' IDENTIFIED BY 'rows-only-password-0123'");
+      await conn.query(`GRANT ALL PRIVILEGES ON \`${db.database}\`.* TO 'rows_only'@'%'`);
+    } finally {
+      await conn.end();
+    }
+    const limited = inputs([]);
+    limited.admin = { ...limited.admin, user: "rows_only", password: "rows-only-password-0123" };
+    const failure = await provider.create(limited).then(
+      () => undefined,
+      (error: unknown) => error as Error & { sql?: string },
+    );
+    expect(failure?.message).toMatch(/CREATE USER/);
+    expect(failure?.sql).toBeUndefined();
+    const everything = `${failure?.message} ${failure?.stack} ${JSON.stringify(failure)}`;
+    expect(everything).not.toContain("broker-password-0123456789");
+  });
+
   it("deletes every row it wrote, and tolerates a database that is already gone", async () => {
     await provider.delete?.("id", inputs([deviceAccount(desk, KEY, "1234")]));
     expect(await rows()).toEqual([]);
