@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
 
 /** The file the agent container runs; .cjs because the bundle is CommonJS (see main.ts). */
@@ -10,7 +11,7 @@ export const AGENT_BUNDLE_NAME = "session-agent.cjs";
  */
 export function bundleAgent(): string {
   const result = buildSync({
-    entryPoints: [new URL("./main.ts", import.meta.url).pathname],
+    entryPoints: [fileURLToPath(new URL("./main.ts", import.meta.url))],
     bundle: true,
     platform: "node",
     target: "node20",
