@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { SessionResponder } from "../lib/agent/responder.ts";
 import { buildMessage } from "../lib/meross/envelope.ts";
-import { Namespace } from "../lib/meross/messages.ts";
+import { Namespace } from "../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../lib/meross/topics.ts";
 import { hashPassword, PBKDF2_ITERATIONS, verifyPassword } from "../lib/store/hash.ts";
 

@@ -17,6 +17,7 @@ const { describeDevice, formatDescription } = await import("../lib/provision/sum
 const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");
 const { readStackOutputs } = await import("../lib/stack/outputs.ts");
 const { formatBroker } = await import("../lib/meross/broker-url.ts");
+const { withoutUndefined } = await import("../lib/meross/fields.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
@@ -163,7 +164,7 @@ async function info(args) {
   const found = await withSpinner(`Reading the device at ${flags.ip.host}:${flags.ip.port}`, () =>
     readDeviceInfo(flags.ip, signingKey, { wifiList: flags["wifi-list"] }),
   );
-  checkIdentity(found.systemAll, options.withoutUndefined({ mac: flags.mac, uuid: flags.uuid }));
+  checkIdentity(found.systemAll, withoutUndefined({ mac: flags.mac, uuid: flags.uuid }));
   const credentials =
     key !== undefined && userId !== undefined
       ? {

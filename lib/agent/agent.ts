@@ -6,7 +6,7 @@ import {
   uniqueClientId,
 } from "../control/broker-connection.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
-import { timeRules } from "../meross/messages.ts";
+import { timeRules } from "../meross/time-rules.ts";
 import { ALL_DEVICES_PUBLISH } from "../meross/topics.ts";
 import { type AgentLogger, errorText } from "./log.ts";
 import { SessionResponder } from "./responder.ts";

@@ -1,5 +1,5 @@
 import type { MerossMessage } from "../meross/envelope.ts";
-import { Namespace } from "../meross/messages.ts";
+import { Namespace } from "../meross/messages/index.ts";
 import { deviceSubscribeTopic } from "../meross/topics.ts";
 import type { AgentLogEntry } from "./log.ts";
 import { answerSessionMessage, inspectDeviceMessage, timeZoneRequest } from "./session.ts";

@@ -6,7 +6,7 @@ import {
   parseMessage,
   unixSeconds,
 } from "../meross/envelope.ts";
-import { clockPayload, Namespace, systemTimeRequest } from "../meross/messages.ts";
+import { clockPayload, Namespace, systemTimeRequest } from "../meross/messages/index.ts";
 import { isSignatureValid } from "../meross/sign.ts";
 import { devicePublishTopic, deviceSubscribeTopic, uuidFromDeviceTopic } from "../meross/topics.ts";
 

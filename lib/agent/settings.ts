@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema } from "../meross/identifiers.ts";
-import { timeRules } from "../meross/messages.ts";
+import { timeRules } from "../meross/time-rules.ts";
 
 /**
  * What the agent container is told: one JSON file written by components/agent.ts (secret, since it

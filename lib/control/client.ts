@@ -1,6 +1,6 @@
 import type { MqttClient } from "mqtt";
 import { buildMessage, checkReply, type MerossMessage, parseMessage } from "../meross/envelope.ts";
-import type { DeviceRequest } from "../meross/messages.ts";
+import type { DeviceRequest } from "../meross/messages/index.ts";
 import { controllerReplyTopic, deviceSubscribeTopic } from "../meross/topics.ts";
 import {
   type BrokerClientSettings,

@@ -9,7 +9,7 @@ import {
   type ToggleState,
   toggleXGetRequest,
   toggleXSetRequest,
-} from "../meross/messages.ts";
+} from "../meross/messages/index.ts";
 import { matchesDevice, type StackDevice } from "../stack/devices.ts";
 import { UnknownDeviceError } from "./exit-codes.ts";
 

@@ -27,7 +27,7 @@ import {
   type WifiAccessPoint,
   type WifiNetwork,
   wifiListRequest,
-} from "./messages.ts";
+} from "./messages/index.ts";
 import type { WifixIdentity } from "./wifi.ts";
 
 export { DeviceHttpError, DeviceUnreachableError } from "./http-transport.ts";

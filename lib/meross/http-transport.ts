@@ -1,9 +1,9 @@
 import { request as httpRequest } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ProtocolError } from "./envelope.ts";
+import { checkedInput } from "./fields.ts";
 import { hostSchema, portSchema } from "./identifiers.ts";
 import { decryptLanBody, encryptLanBody } from "./lan-crypto.ts";
-import { checkedInput } from "./messages.ts";
 
 /** The device did not answer at all: wrong network, wrong address, or it is rebooting. */
 export class DeviceUnreachableError extends Error {

@@ -1,5 +1,5 @@
 import { headerSchema } from "../meross/envelope.ts";
-import { Namespace } from "../meross/messages.ts";
+import { Namespace } from "../meross/messages/index.ts";
 import { deviceTopicDirection, uuidFromDeviceTopic } from "../meross/topics.ts";
 
 /**

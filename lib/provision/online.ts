@@ -1,7 +1,12 @@
 import mqtt from "mqtt";
 import { brokerClientOptions, uniqueClientId } from "../control/broker-connection.ts";
 import { buildMessage, type MerossMessage, parseMessage } from "../meross/envelope.ts";
-import { Namespace, parseSystemAll, type SystemAllSummary, systemAllRequest } from "../meross/messages.ts";
+import {
+  Namespace,
+  parseSystemAll,
+  type SystemAllSummary,
+  systemAllRequest,
+} from "../meross/messages/index.ts";
 import { controllerReplyTopic, devicePublishTopic, deviceSubscribeTopic } from "../meross/topics.ts";
 import type { OnlineReport } from "./setup.ts";
 

@@ -8,6 +8,7 @@ import {
   brokerPairSchema,
   redactBrokerUrl,
 } from "../meross/broker-url.ts";
+import { withoutUndefined } from "../meross/fields.ts";
 import {
   deviceKeySchema,
   hostSchema,
@@ -19,7 +20,7 @@ import {
   uuidSchema,
   wifiPasswordSchema,
 } from "../meross/identifiers.ts";
-import { WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages.ts";
+import { WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages/index.ts";
 import type { MysqlSettings, StackOutputs } from "../stack/outputs.ts";
 
 /**
@@ -328,10 +329,4 @@ export async function resolveSetupSettings(
     wait: flags.wait,
     timeoutMs: (flags.timeout ?? DEFAULT_ONLINE_TIMEOUT_SECONDS) * 1000,
   };
-}
-
-export function withoutUndefined<T extends Record<string, unknown>>(
-  value: T,
-): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
 }

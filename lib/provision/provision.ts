@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
 import { DeviceClient } from "../meross/device-client.ts";
-import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages.ts";
+import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages/index.ts";
 import { recordStackDevice } from "../stack/devices.ts";
 import type { PulumiRunner } from "../stack/pulumi-cli.ts";
 import { controllerAccount, deviceAccount } from "../store/accounts.ts";

@@ -1,6 +1,7 @@
 import { deviceNameSchema } from "../config/stack.ts";
 import { type BrokerAddress, formatBroker } from "../meross/broker-url.ts";
 import { DeviceError, ProtocolError, WrongKeyError } from "../meross/envelope.ts";
+import { withoutUndefined } from "../meross/fields.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import {
   type KeySettings,
@@ -8,11 +9,11 @@ import {
   type SystemAllSummary,
   type WifiAccessPoint,
   type WifiNetwork,
-} from "../meross/messages.ts";
+} from "../meross/messages/index.ts";
 import type { WifixIdentity } from "../meross/wifi.ts";
 import type { StackDevice } from "../stack/devices.ts";
 import { DeviceMismatchError } from "./exit-codes.ts";
-import { type SetupSettings, withoutUndefined } from "./options.ts";
+import type { SetupSettings } from "./options.ts";
 import { executePlan, type PlannedStep, type StepEvent, type StepOutcome, StepSkipped } from "./steps.ts";
 
 /** What setup asks of the device: the DeviceClient's methods, so tests can stand in for it. */

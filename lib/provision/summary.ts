@@ -1,5 +1,5 @@
 import { deviceMqttCredentials } from "../meross/credentials.ts";
-import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages.ts";
+import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages/index.ts";
 import { devicePublishTopic, deviceSubscribeTopic } from "../meross/topics.ts";
 
 /** What `info` and the end of `setup` print about a device; the MQTT password only on request. */

@@ -15,13 +15,13 @@ import {
   parseSystemTime,
   parseToggleX,
   parseWifiRequest,
-  type TimeRule,
   type ToggleState,
   toggleXPayload,
   type WifiNetwork,
   wifiListPayload,
-} from "../meross/messages.ts";
+} from "../meross/messages/index.ts";
 import { isSignatureValid } from "../meross/sign.ts";
+import type { TimeRule } from "../meross/time-rules.ts";
 import { devicePublishTopic } from "../meross/topics.ts";
 import type { DeviceClock } from "./clock.ts";
 import { abilities, type ModelProfile } from "./models.ts";

@@ -1,6 +1,6 @@
 import { type MerossMessage, parseMessage } from "../meross/envelope.ts";
 import { decryptLanBody, encryptLanBody, lanAesKey } from "../meross/lan-crypto.ts";
-import { PLAINTEXT_NAMESPACES } from "../meross/messages.ts";
+import { PLAINTEXT_NAMESPACES } from "../meross/messages/index.ts";
 import type { Firmware } from "./firmware.ts";
 import type { HttpAnswer } from "./http-server.ts";
 

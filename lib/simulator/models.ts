@@ -1,4 +1,4 @@
-import { Namespace, type SystemAllSummary } from "../meross/messages.ts";
+import { Namespace, type SystemAllSummary } from "../meross/messages/index.ts";
 
 export type SimulatedModel = "legacy" | "encrypted";
 

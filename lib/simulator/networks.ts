@@ -1,6 +1,6 @@
 import { wifiPasswordSchema } from "../meross/identifiers.ts";
-import type { WifiAccessPoint, WifiNetwork } from "../meross/messages.ts";
-import { WifiCipher, WifiEncryption } from "../meross/messages.ts";
+import type { WifiAccessPoint, WifiNetwork } from "../meross/messages/index.ts";
+import { WifiCipher, WifiEncryption } from "../meross/messages/index.ts";
 
 /** An access point the simulated device can "see", with the passphrase it will accept (undefined = open). */
 export interface SimulatedAccessPoint extends WifiAccessPoint {

@@ -15,7 +15,7 @@ import {
   parseClock,
   type ToggleState,
   toggleXPayload,
-} from "../meross/messages.ts";
+} from "../meross/messages/index.ts";
 import { deviceSubscribeTopic } from "../meross/topics.ts";
 import type { Firmware } from "./firmware.ts";
 import { type Backoff, MqttLink } from "./mqtt-link.ts";

@@ -11,7 +11,7 @@ import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
 import { AGENT_BUNDLE_NAME, bundleAgent } from "../../lib/agent/bundle.ts";
 import type { AgentLogEntry } from "../../lib/agent/log.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import { deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
 import { upsertAccount } from "../../lib/store/database.ts";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
 import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";

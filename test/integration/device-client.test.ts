@@ -28,7 +28,7 @@ import {
   parseWifiRequest,
   type WifiNetwork,
   wifiListPayload,
-} from "../../lib/meross/messages.ts";
+} from "../../lib/meross/messages/index.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import {

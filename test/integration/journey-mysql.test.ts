@@ -7,7 +7,7 @@ import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceCommander } from "../../lib/control/client.ts";
 import { parseMessage } from "../../lib/meross/envelope.ts";
-import { Namespace, parseToggleX, toggleXSetRequest } from "../../lib/meross/messages.ts";
+import { Namespace, parseToggleX, toggleXSetRequest } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import {
   SIMULATED_HOME_NETWORK,

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import type { SimulatedDevice, SimulatedModel } from "../../lib/simulator/index.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";

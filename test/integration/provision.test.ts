@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import {
   SIMULATED_HOME_NETWORK,
   type SimulatedDevice,

@@ -17,7 +17,7 @@ import {
   toggleXGetRequest,
   toggleXSetRequest,
   type WifiNetwork,
-} from "../../lib/meross/messages.ts";
+} from "../../lib/meross/messages/index.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
 import { controllerReplyTopic, devicePublishTopic, deviceSubscribeTopic } from "../../lib/meross/topics.ts";
 import { wifixKey } from "../../lib/meross/wifi.ts";

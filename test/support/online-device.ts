@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { onTestFinished } from "vitest";
 import type { BrokerAddress } from "../../lib/meross/broker-url.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
-import { Namespace, type WifiNetwork } from "../../lib/meross/messages.ts";
+import { Namespace, type WifiNetwork } from "../../lib/meross/messages/index.ts";
 import {
   type HttpExchange,
   SIMULATED_HOME_NETWORK,

@@ -5,7 +5,7 @@ import { SessionResponder } from "../../lib/agent/responder.ts";
 import { answerSessionMessage, inspectDeviceMessage, SESSION_TRIGGER_SRC } from "../../lib/agent/session.ts";
 import { AgentSettingsError, loadAgentSettings, parseAgentSettings } from "../../lib/agent/settings.ts";
 import { buildMessage, buildReply, type MerossMessage } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
 
 const CLOCK_NAMESPACE = Namespace.SystemClock;

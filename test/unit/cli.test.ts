@@ -6,7 +6,7 @@ import { z } from "zod";
 import { EXIT, exitCodeHelp, sharedExitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { readCaFile, single, UsageError, unknownFlagError, validateFlags } from "../../lib/cli/flags.ts";
 import { WrongKeyError } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import { StackUnavailableError } from "../../lib/stack/outputs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cli-test-"));

@@ -17,7 +17,7 @@ import {
 } from "../../lib/control/options.ts";
 import { channelState, describeResult, requestFor, resolveDevice } from "../../lib/control/toggle.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
 import type { StackOutputs } from "../../lib/stack/outputs.ts";
 
 const UUID = "2307065833780651200148e1e9cf4534";

@@ -28,7 +28,6 @@ import {
   systemAbilityRequest,
   systemAllRequest,
   systemTimeRequest,
-  timeRules,
   toggleXGetRequest,
   toggleXPayload,
   toggleXSetRequest,
@@ -36,7 +35,8 @@ import {
   WifiEncryption,
   wifiListPayload,
   wifiListRequest,
-} from "../../lib/meross/messages.ts";
+} from "../../lib/meross/messages/index.ts";
+import { timeRules } from "../../lib/meross/time-rules.ts";
 import { encryptWifiPassword } from "../../lib/meross/wifi.ts";
 import { vectors } from "../support/vectors.ts";
 
