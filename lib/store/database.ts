@@ -2,7 +2,13 @@ import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise"
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import { type Account, AccountError, type AccountKind, aclRules, parseAccount } from "./accounts.ts";
 import { hashPassword, verifyPassword } from "./hash.ts";
-import { ACCOUNTS_TABLE, ACLS_TABLE, SCHEMA_STATEMENTS } from "./schema.ts";
+import {
+  ACCOUNTS_TABLE,
+  ACLS_TABLE,
+  ADDED_CHECKS,
+  type CheckConstraint,
+  SCHEMA_STATEMENTS,
+} from "./schema.ts";
 
 /**
  * Reads and writes the broker accounts over a mysql2 promise connection. Every value travels as a
@@ -41,10 +47,54 @@ interface AclRow extends RowDataPacket {
   rw: number;
 }
 
+/** A database the schema cannot be brought up to date on without losing or rewriting rows. */
+export class SchemaMigrationError extends Error {
+  override name = "SchemaMigrationError";
+}
+
+interface ViolationRow extends RowDataPacket {
+  username: string;
+  kind: AccountKind;
+  name: string;
+}
+
+/**
+ * Creates the tables, or brings tables an older kit created up to date (adds missing CHECK
+ * constraints). Safe to run any number of times. A row that breaks a new constraint is never
+ * deleted or rewritten: the migration stops, names the rows and says how to fix them.
+ */
 export async function applySchema(conn: Connection): Promise<void> {
   for (const statement of SCHEMA_STATEMENTS) {
     await conn.query(statement);
   }
+  for (const check of ADDED_CHECKS) {
+    await addCheckIfMissing(conn, check);
+  }
+}
+
+async function addCheckIfMissing(conn: Connection, check: CheckConstraint): Promise<void> {
+  // CHECK_CONSTRAINTS has no TABLE_NAME column on MySQL; constraint names are unique per schema there.
+  const [present] = await conn.execute<RowDataPacket[]>(
+    "SELECT 1 FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND CONSTRAINT_NAME = ?",
+    [check.name],
+  );
+  if (present.length > 0) {
+    return;
+  }
+  const [violations] = await conn.query<ViolationRow[]>(
+    `SELECT username, kind, name FROM ${check.table} WHERE NOT (${check.condition}) ORDER BY kind, name`,
+  );
+  if (violations.length > 0) {
+    const rows = violations.map((row) => `${row.kind} ${JSON.stringify(row.name)} (${row.username})`);
+    throw new SchemaMigrationError(
+      `cannot add constraint ${check.name} to table ${check.table}: ${rows.length} stored row(s) break it: ` +
+        `${rows.join(", ")}. Their password_hash is not a complete PBKDF2 hash, so go-auth would crash the ` +
+        "broker or accept any password for them. Nothing was changed. Remove each one, then run again: " +
+        "a device with `devices.mjs revoke <name>` (and `provision.mjs setup` it again), a controller " +
+        `or the agent with \`DELETE FROM ${check.table} WHERE username = '<username>'\` (the next \`pulumi up\` recreates it).`,
+    );
+  }
+  await conn.query(`ALTER TABLE ${check.table} ADD CONSTRAINT ${check.name} CHECK (${check.condition})`);
 }
 
 /**

@@ -30,8 +30,10 @@ export class PasswordHashError extends Error {
 export function hashPassword(password: string, options: HashOptions = {}): string {
   const iterations = options.iterations ?? PBKDF2_ITERATIONS;
   const salt = options.salt ?? randomBytes(PBKDF2_SALT_LENGTH);
-  if (!Number.isInteger(iterations) || iterations < 1) {
-    throw new PasswordHashError(`iterations ${iterations} must be a whole number of at least 1`);
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS) {
+    throw new PasswordHashError(
+      `iterations ${iterations} must be a whole number from 1 to ${PBKDF2_MAX_ITERATIONS}`,
+    );
   }
   if (salt.length === 0) {
     throw new PasswordHashError("salt must not be empty");
@@ -46,6 +48,29 @@ export function hashPassword(password: string, options: HashOptions = {}): strin
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Upper bound on a stored iteration count (all seven-digit counts): a cache-miss login runs them on
+ * Mosquitto's only network thread, so a row with billions would stall every client.
+ */
+const ITERATION_DIGITS = 7;
+export const PBKDF2_MAX_ITERATIONS = 10 ** ITERATION_DIGITS - 1;
+
+const keyPadding = (3 - (PBKDF2_KEY_LENGTH % 3)) % 3;
+/**
+ * The one format a stored hash may have, as a regular expression that MariaDB 10.11 (PCRE2), MySQL
+ * 8.4 (ICU) and JavaScript read alike (the schema's CHECK constraint uses it): exactly five
+ * `$`-separated fields, because go-auth 3.5.0's pbkdf2 hasher indexes field 4 without counting
+ * (hashing/pbkdf2.go, Compare after getFields) and a shorter row panics the broker; a non-empty salt;
+ * and a key of exactly PBKDF2_KEY_LENGTH bytes, because the hasher derives only as many bytes as the
+ * stored key has, so a short key matches most passwords and an empty one matches every password.
+ * `[$]` rather than `\$`: no backslash, so the SQL literal reads the same in every sql_mode.
+ */
+export const STORED_HASH_PATTERN =
+  `^PBKDF2[$](sha512|sha256)[$][1-9][0-9]{0,${ITERATION_DIGITS - 1}}[$]` +
+  "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)[$]" +
+  `[A-Za-z0-9+/]{${Math.ceil(PBKDF2_KEY_LENGTH / 3) * 4 - keyPadding}}${"=".repeat(keyPadding)}$`;
+const STORED_HASH = new RegExp(STORED_HASH_PATTERN);
 
 /** Splits a stored hash into its parts; throws if it is not a complete go-auth PBKDF2 hash. */
 export function decodePasswordHash(stored: string): DecodedHash {
@@ -65,6 +90,11 @@ export function decodePasswordHash(stored: string): DecodedHash {
   }
   if (!saltText || !BASE64.test(saltText) || !keyText || !BASE64.test(keyText)) {
     throw new PasswordHashError("salt and key must be non-empty standard base64");
+  }
+  if (!STORED_HASH.test(stored)) {
+    throw new PasswordHashError(
+      `not storable: the key must be ${PBKDF2_KEY_LENGTH} bytes and the iteration count at most ${PBKDF2_MAX_ITERATIONS}`,
+    );
   }
   return {
     algorithm,

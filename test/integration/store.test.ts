@@ -15,11 +15,14 @@ import {
   applySchema,
   listAccounts,
   revokeAccount,
+  SchemaMigrationError,
   syncAccounts,
   upsertAccount,
 } from "../../lib/store/database.ts";
 import { decodePasswordHash, PBKDF2_KEY_LENGTH, verifyPassword } from "../../lib/store/hash.ts";
 import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
+import { PASSWORD_HASH_CHECK, SCHEMA_STATEMENTS } from "../../lib/store/schema.ts";
+import { MALFORMED_HASHES, WELL_FORMED_HASH } from "../support/malformed-hashes.ts";
 import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
 
 const USER_ID = "4242";
@@ -65,6 +68,95 @@ describe("schema", () => {
     await applySchema(conn);
     const [tables] = await conn.query<RowDataPacket[]>("SHOW TABLES");
     expect(tables.map((row) => Object.values(row)[0]).sort()).toEqual(["accounts", "acls"]);
+  });
+});
+
+/** MariaDB's ER_CONSTRAINT_FAILED (mysql2 names errnos after MySQL's list, where 4025 is another error). */
+const MARIADB_CONSTRAINT_FAILED = 4025;
+
+const insertAccount = (c: Connection, username: string, hash: string) =>
+  c.execute("INSERT INTO accounts (username, password_hash, kind, name) VALUES (?, ?, 'controller', ?)", [
+    username,
+    hash,
+    username,
+  ]);
+
+describe("the password_hash CHECK constraint", () => {
+  beforeAll(clearAccounts);
+
+  it.each(Object.entries(MALFORMED_HASHES))(
+    "MariaDB refuses a hand-typed INSERT with %s",
+    async (_, hash) => {
+      await expect(insertAccount(conn, "hand-typed", hash)).rejects.toMatchObject({
+        errno: MARIADB_CONSTRAINT_FAILED,
+        message: expect.stringContaining(PASSWORD_HASH_CHECK.name),
+      });
+    },
+  );
+
+  it("accepts a well-formed hash, and refuses an UPDATE that breaks it", async () => {
+    await insertAccount(conn, "hand-typed", WELL_FORMED_HASH);
+    await expect(
+      conn.execute("UPDATE accounts SET password_hash = ? WHERE username = 'hand-typed'", [
+        MALFORMED_HASHES["four fields (go-auth panics)"],
+      ]),
+    ).rejects.toMatchObject({ errno: MARIADB_CONSTRAINT_FAILED });
+    expect(await storedHash("hand-typed")).toBe(WELL_FORMED_HASH);
+    await clearAccounts();
+  });
+});
+
+describe("migrating a database made before the constraint", () => {
+  const LEGACY_DATABASE = "meross_before_check";
+  let legacy: Connection;
+  // The accounts table exactly as earlier kits created it: today's statement without the constraint.
+  const constraintLine = `,\n  CONSTRAINT ${PASSWORD_HASH_CHECK.name} CHECK (${PASSWORD_HASH_CHECK.condition})`;
+  const legacySchema = [SCHEMA_STATEMENTS[0]?.replace(constraintLine, ""), ...SCHEMA_STATEMENTS.slice(1)];
+  const hasConstraint = async () => {
+    const [rows] = await legacy.query<RowDataPacket[]>(
+      "SELECT 1 FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND CONSTRAINT_NAME = ?",
+      [PASSWORD_HASH_CHECK.name],
+    );
+    return rows.length === 1;
+  };
+
+  beforeAll(async () => {
+    expect(legacySchema[0]).not.toContain(PASSWORD_HASH_CHECK.name);
+    await conn.query(`CREATE DATABASE ${LEGACY_DATABASE}`);
+    legacy = await db.connect();
+    await legacy.query(`USE ${LEGACY_DATABASE}`);
+    for (const statement of legacySchema) {
+      await legacy.query(statement ?? "");
+    }
+  });
+
+  afterAll(async () => {
+    await legacy?.end();
+  });
+
+  it("refuses to migrate while a bad row exists, naming it and changing nothing", async () => {
+    await upsertAccount(legacy, device(7, "kitchen plug"));
+    await insertAccount(legacy, "broken-controller", MALFORMED_HASHES["three fields (go-auth panics)"]);
+    const before = await listAccounts(legacy);
+
+    const failure = applySchema(legacy);
+    await expect(failure).rejects.toThrow(SchemaMigrationError);
+    await expect(failure).rejects.toThrow(/controller "broken-controller" \(broken-controller\)/);
+    await expect(failure).rejects.not.toThrow(/kitchen plug/);
+    expect(await listAccounts(legacy)).toEqual(before);
+    expect(await hasConstraint()).toBe(false);
+  });
+
+  it("adds the constraint once the row is gone, keeps the good rows, and runs again as a no-op", async () => {
+    await legacy.query("DELETE FROM accounts WHERE username = 'broken-controller'");
+    const before = await listAccounts(legacy);
+    await applySchema(legacy);
+    expect(await hasConstraint()).toBe(true);
+    await applySchema(legacy);
+    expect(await listAccounts(legacy)).toEqual(before);
+    await expect(insertAccount(legacy, "hand-typed", MALFORMED_HASHES.empty)).rejects.toMatchObject({
+      errno: MARIADB_CONSTRAINT_FAILED,
+    });
   });
 });
 

@@ -14,13 +14,17 @@ import {
 import {
   decodePasswordHash,
   hashPassword,
+  PasswordHashError,
   PBKDF2_ITERATIONS,
   PBKDF2_KEY_LENGTH,
+  PBKDF2_MAX_ITERATIONS,
   PBKDF2_SALT_LENGTH,
+  STORED_HASH_PATTERN,
   verifyPassword,
 } from "../../lib/store/hash.ts";
 import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
-import { SCHEMA_SQL, SCHEMA_STATEMENTS } from "../../lib/store/schema.ts";
+import { PASSWORD_HASH_CHECK, SCHEMA_SQL, SCHEMA_STATEMENTS } from "../../lib/store/schema.ts";
+import { MALFORMED_HASHES, WELL_FORMED_HASH } from "../support/malformed-hashes.ts";
 import { vectors } from "../support/vectors.ts";
 
 const UUID_A = "1a2b3c4d5e6f708192a3b4c5d6e7f809";
@@ -168,6 +172,39 @@ describe("hashPassword (go-auth pbkdf2 format)", () => {
     expect(verifyPassword(PASSWORD, [...parts.slice(0, 4), truncatedKey].join("$"))).toBe(false);
     expect(verifyPassword(PASSWORD, [...parts.slice(0, 4), ""].join("$"))).toBe(false);
     expect(() => decodePasswordHash([...parts.slice(0, 4), ""].join("$"))).toThrow(/non-empty/);
+  });
+});
+
+describe("the stored hash format (the schema's CHECK constraint)", () => {
+  const storable = new RegExp(STORED_HASH_PATTERN);
+
+  it("matches what lib/store writes, and the highest iteration count it allows", () => {
+    for (const iterations of [1, 1000]) {
+      expect(hashPassword(PASSWORD, { iterations })).toMatch(storable);
+    }
+    expect(WELL_FORMED_HASH).toMatch(storable);
+    // Deriving ten million iterations takes seconds: the bound is a text check, so swap the count in.
+    const highest = WELL_FORMED_HASH.replace("$1000$", `$${PBKDF2_MAX_ITERATIONS}$`);
+    expect(highest).toMatch(storable);
+    expect(decodePasswordHash(highest).iterations).toBe(PBKDF2_MAX_ITERATIONS);
+  });
+
+  it.each(Object.entries(MALFORMED_HASHES))("refuses %s, and decodePasswordHash agrees", (_, stored) => {
+    expect(stored).not.toMatch(storable);
+    expect(() => decodePasswordHash(stored)).toThrow(PasswordHashError);
+  });
+
+  it("refuses to write an iteration count above the bound", () => {
+    expect(() => hashPassword(PASSWORD, { iterations: PBKDF2_MAX_ITERATIONS + 1 })).toThrow(
+      /from 1 to 9999999/,
+    );
+  });
+
+  it("is one SQL literal without quotes or backslashes, in the accounts table's CREATE statement", () => {
+    expect(STORED_HASH_PATTERN).not.toMatch(/['\\]/);
+    expect(SCHEMA_STATEMENTS[0]).toContain(
+      `CONSTRAINT ${PASSWORD_HASH_CHECK.name} CHECK (${PASSWORD_HASH_CHECK.condition})`,
+    );
   });
 });
 
