@@ -7,8 +7,8 @@ import "./support/load-typescript.mjs";
 
 const options = await import("../lib/provision/options.ts");
 const { UsageError, unknownFlagError, validateFlags } = await import("../lib/cli/flags.ts");
-const { EXIT } = await import("../lib/cli/exit-codes.ts");
-const { EXIT_CODE_HELP, exitCodeFor } = await import("../lib/provision/exit-codes.ts");
+const { EXIT, exitCodeFor } = await import("../lib/cli/exit-codes.ts");
+const { EXIT_CODE_HELP } = await import("../lib/provision/exit-codes.ts");
 const { listInventory, revokeDevice } = await import("../lib/provision/inventory.ts");
 const { connectDatabase } = await import("../lib/provision/database.ts");
 const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");

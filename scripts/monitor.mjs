@@ -14,8 +14,8 @@ const {
   resolveDeviceFrom,
   stackSource,
 } = await import("../lib/control/options.ts");
-const { EXIT } = await import("../lib/cli/exit-codes.ts");
-const { MONITOR_EXIT_CODE_HELP, exitCodeFor } = await import("../lib/control/exit-codes.ts");
+const { EXIT, exitCodeFor } = await import("../lib/cli/exit-codes.ts");
+const { MONITOR_EXIT_CODE_HELP } = await import("../lib/control/exit-codes.ts");
 const { decodeTraffic, formatRawLine, formatTrafficJson, formatTrafficLine } = await import(
   "../lib/monitor/format.ts"
 );

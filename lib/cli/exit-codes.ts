@@ -1,8 +1,5 @@
-import { DeviceError, ProtocolError, WrongKeyError } from "../meross/envelope.ts";
-import { StackConfigError } from "../stack/devices.ts";
-import { StackUnavailableError } from "../stack/outputs.ts";
-import { PulumiCommandError } from "../stack/pulumi-cli.ts";
-import { UsageError } from "./flags.ts";
+import type { ExitCategory } from "../exit-category.ts";
+import { isMysqlError } from "../store/database.ts";
 
 /**
  * What provision.mjs, devices.mjs, control.mjs and monitor.mjs exit with: one table, so a number
@@ -21,7 +18,7 @@ export const EXIT = {
   /** Nothing came back (a reply, the device online) before --timeout. */
   timeout: 7,
   notFound: 8,
-} as const;
+} as const satisfies Record<"ok" | "unexpected" | ExitCategory, number>;
 
 export type ExitCodeName = keyof typeof EXIT;
 
@@ -40,19 +37,22 @@ export function exitCodeHelp(meanings: Partial<Record<ExitCodeName, string>>): s
 }
 
 /**
- * The code for a failure of the modules every script uses (flags, the device protocol, the stack),
- * or undefined for any other error, which the script's own exitCodeFor places.
+ * What an error is, by its `exitCategory`; an error without one (a wrapper such as a failed setup
+ * step) is what its cause is. A RangeError is bad input (lib/meross's checkedInput throws them), and
+ * mysql2's errors, which have no exported class, are recognised by isMysqlError.
  */
-export function sharedExitCodeFor(error: unknown): number | undefined {
-  if (error instanceof UsageError) return EXIT.usage;
-  if (error instanceof WrongKeyError) return EXIT.wrongKey;
-  if (error instanceof DeviceError || error instanceof ProtocolError) return EXIT.deviceError;
-  if (
-    error instanceof StackUnavailableError ||
-    error instanceof StackConfigError ||
-    error instanceof PulumiCommandError
-  ) {
-    return EXIT.stackOrDatabase;
+export function exitCategoryOf(error: unknown): ExitCategory | undefined {
+  for (let inner = error; inner instanceof Error; inner = inner.cause) {
+    const { exitCategory } = inner as { exitCategory?: ExitCategory };
+    if (exitCategory !== undefined) return exitCategory;
+    if (inner instanceof RangeError) return "usage";
+    if (isMysqlError(inner)) return "stackOrDatabase";
   }
   return undefined;
+}
+
+/** The exit code of every script for `error`: 1 (unexpected) for anything not categorised. */
+export function exitCodeFor(error: unknown): number {
+  const category = exitCategoryOf(error);
+  return category === undefined ? EXIT.unexpected : EXIT[category];
 }

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import type { ExitCategory } from "../exit-category.ts";
 
 /**
  * What the flag handling of provision.mjs, devices.mjs, control.mjs and monitor.mjs has in common.
@@ -8,6 +9,7 @@ import { z } from "zod";
 
 /** Bad input: exit 2, nothing sent to a device or the broker, nothing written. */
 export class UsageError extends Error {
+  readonly exitCategory: ExitCategory = "usage";
   override name = "UsageError";
 }
 

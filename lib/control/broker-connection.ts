@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { ExitCategory } from "../exit-category.ts";
 import { brokerAddressSchema, redactBrokerUrl } from "../meross/broker-url.ts";
 
 /**
@@ -21,6 +22,7 @@ export function usesPlainMqtt(brokerUrl: string): boolean {
 }
 
 export class BrokerConnectionError extends Error {
+  readonly exitCategory: ExitCategory = "unreachable";
   readonly code: "ECONNREFUSED_AUTH" | "ECONNECT" | "ETIMEDOUT";
   constructor(code: BrokerConnectionError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -1,4 +1,5 @@
 import type { MqttClient } from "mqtt";
+import type { ExitCategory } from "../exit-category.ts";
 import { buildMessage, checkReply, type MerossMessage, parseMessage } from "../meross/envelope.ts";
 import type { DeviceRequest } from "../meross/messages/index.ts";
 import { controllerReplyTopic, deviceSubscribeTopic } from "../meross/topics.ts";
@@ -9,7 +10,6 @@ import {
   trySubscribe,
   uniqueClientId,
 } from "./broker-connection.ts";
-import { ReplyTimeoutError } from "./exit-codes.ts";
 import {
   type ControlAction,
   type ControlResult,
@@ -22,6 +22,12 @@ export interface ControllerSettings extends BrokerClientSettings {
   /** The stack's device key: requests are signed with it and replies checked against it. */
   key: string;
   userId: string;
+}
+
+/** The device did not answer a request in time. */
+export class ReplyTimeoutError extends Error {
+  readonly exitCategory: ExitCategory = "timeout";
+  override name = "ReplyTimeoutError";
 }
 
 interface Pending {

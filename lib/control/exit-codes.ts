@@ -1,5 +1,4 @@
-import { EXIT, exitCodeHelp, sharedExitCodeFor } from "../cli/exit-codes.ts";
-import { BrokerConnectionError } from "./broker-connection.ts";
+import { exitCodeHelp } from "../cli/exit-codes.ts";
 
 /** What the codes of lib/cli's EXIT table mean for `control.mjs`. */
 export const EXIT_CODE_HELP = exitCodeHelp({
@@ -20,19 +19,3 @@ export const MONITOR_EXIT_CODE_HELP = exitCodeHelp({
   stackOrDatabase: "the stack could not be read",
   notFound: "no device by that name",
 });
-
-export class ReplyTimeoutError extends Error {
-  override name = "ReplyTimeoutError";
-}
-
-export class UnknownDeviceError extends Error {
-  override name = "UnknownDeviceError";
-}
-
-export function exitCodeFor(error: unknown): number {
-  if (error instanceof RangeError) return EXIT.usage;
-  if (error instanceof BrokerConnectionError) return EXIT.unreachable;
-  if (error instanceof ReplyTimeoutError) return EXIT.timeout;
-  if (error instanceof UnknownDeviceError) return EXIT.notFound;
-  return sharedExitCodeFor(error) ?? EXIT.unexpected;
-}

@@ -10,8 +10,7 @@ import {
   toggleXGetRequest,
   toggleXSetRequest,
 } from "../meross/messages/index.ts";
-import { matchesDevice, type StackDevice } from "../stack/devices.ts";
-import { UnknownDeviceError } from "./exit-codes.ts";
+import { matchesDevice, type StackDevice, UnknownDeviceError } from "../stack/devices.ts";
 
 /** What `control.mjs` can do to one channel of one device. */
 export const CONTROL_ACTIONS = ["on", "off", "toggle", "status"] as const;

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import type { ExitCategory } from "../exit-category.ts";
 import { isSignatureValid, sign } from "./sign.ts";
 
 /** Protocol §2.1. `sign` and `timestamp` are what the device checks; the rest it echoes or ignores. */
@@ -101,6 +102,7 @@ export function buildReply(
 
 /** Why a device refused a request; `code` is the device's own (5001 = wrong key). */
 export class DeviceError extends Error {
+  readonly exitCategory: ExitCategory = "deviceError";
   readonly code: number | string;
   readonly detail: string;
   constructor(namespace: string, code: number | string, detail: string) {
@@ -114,6 +116,7 @@ export class DeviceError extends Error {
 export const WRONG_KEY_CODE = 5001;
 
 export class WrongKeyError extends DeviceError {
+  override readonly exitCategory: ExitCategory = "wrongKey";
   constructor(namespace: string) {
     super(namespace, WRONG_KEY_CODE, "sign error");
     this.name = "WrongKeyError";
@@ -124,6 +127,7 @@ export class WrongKeyError extends DeviceError {
 }
 
 export class ProtocolError extends Error {
+  readonly exitCategory: ExitCategory = "deviceError";
   constructor(message: string) {
     super(message);
     this.name = "ProtocolError";

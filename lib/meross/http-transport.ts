@@ -1,5 +1,6 @@
 import { request as httpRequest } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ExitCategory } from "../exit-category.ts";
 import { ProtocolError } from "./envelope.ts";
 import { checkedInput } from "./fields.ts";
 import { hostSchema, portSchema } from "./identifiers.ts";
@@ -7,6 +8,7 @@ import { decryptLanBody, encryptLanBody } from "./lan-crypto.ts";
 
 /** The device did not answer at all: wrong network, wrong address, or it is rebooting. */
 export class DeviceUnreachableError extends Error {
+  readonly exitCategory: ExitCategory = "unreachable";
   readonly code = "EUNREACHABLE";
   constructor(url: string, attempts: number, cause: unknown) {
     const reason = describeNetworkError(cause);
@@ -22,6 +24,7 @@ export class DeviceUnreachableError extends Error {
 
 /** The device answered, but not with 200: it is there, so retrying blindly would not help. */
 export class DeviceHttpError extends Error {
+  readonly exitCategory: ExitCategory = "deviceError";
   readonly status: number;
   constructor(url: string, status: number, statusText: string) {
     const reason = `${status} ${statusText}`.trim();

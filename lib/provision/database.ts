@@ -1,7 +1,9 @@
 import mysql, { type Connection } from "mysql2/promise";
+import type { ExitCategory } from "../exit-category.ts";
 import type { MysqlSettings } from "../stack/outputs.ts";
 
 export class DatabaseUnavailableError extends Error {
+  readonly exitCategory: ExitCategory = "stackOrDatabase";
   readonly code = "EDATABASE";
   constructor(settings: MysqlSettings, cause: unknown) {
     const reason =

@@ -5,11 +5,11 @@ import {
   removeStackDevice,
   StackConfigError,
   type StackDevice,
+  UnknownDeviceError,
 } from "../stack/devices.ts";
 import type { PulumiRunner } from "../stack/pulumi-cli.ts";
 import { AccountError } from "../store/accounts.ts";
 import { listAccounts, revokeAccount, type StoredAccount } from "../store/database.ts";
-import { NotFoundError } from "./exit-codes.ts";
 
 /**
  * `devices.mjs`: what the broker knows (MySQL logins) next to what the stack config says (the
@@ -138,7 +138,7 @@ export async function revokeDevice(
     );
   }
   if (!account && removedFromStack.length === 0) {
-    throw new NotFoundError(
+    throw new UnknownDeviceError(
       `no device named "${needle}" (by name, MAC or uuid)${sources.conn ? " in MySQL" : ""}` +
         `${sources.pulumi ? `${sources.conn ? " or" : ""} in the stack config` : ""}; see \`zx scripts/devices.mjs list\``,
     );

@@ -1,5 +1,6 @@
 import mqtt from "mqtt";
 import { brokerClientOptions, uniqueClientId } from "../control/broker-connection.ts";
+import type { ExitCategory } from "../exit-category.ts";
 import { buildMessage, type MerossMessage, parseMessage } from "../meross/envelope.ts";
 import {
   Namespace,
@@ -38,6 +39,12 @@ export class OnlineTimeoutError extends Error {
     this.name = "OnlineTimeoutError";
     this.observation = observation;
   }
+}
+
+/** Setup was sent but the device did not come online in time; the message says what to check. */
+export class DeviceOfflineError extends Error {
+  readonly exitCategory: ExitCategory = "timeout";
+  override name = "DeviceOfflineError";
 }
 
 const SUMMARY_WAIT_MS = 5_000;

@@ -8,8 +8,7 @@ import { controllerAccount, deviceAccount } from "../store/accounts.ts";
 import { revokeAccount, upsertAccount } from "../store/database.ts";
 import { offlineAdvice } from "./advice.ts";
 import { connectDatabase } from "./database.ts";
-import { DeviceOfflineError } from "./exit-codes.ts";
-import { OnlineTimeoutError, waitForDeviceOnline } from "./online.ts";
+import { DeviceOfflineError, OnlineTimeoutError, waitForDeviceOnline } from "./online.ts";
 import type { DeviceAddress, SetupSettings } from "./options.ts";
 import { type RunSetupOptions, runSetup, type SetupResult } from "./setup.ts";
 

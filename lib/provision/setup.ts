@@ -1,4 +1,5 @@
 import { deviceNameSchema } from "../config/stack.ts";
+import type { ExitCategory } from "../exit-category.ts";
 import { type BrokerAddress, formatBroker } from "../meross/broker-url.ts";
 import { DeviceError, ProtocolError, WrongKeyError } from "../meross/envelope.ts";
 import { withoutUndefined } from "../meross/fields.ts";
@@ -12,7 +13,6 @@ import {
 } from "../meross/messages/index.ts";
 import type { WifixIdentity } from "../meross/wifi.ts";
 import type { StackDevice } from "../stack/devices.ts";
-import { DeviceMismatchError } from "./exit-codes.ts";
 import type { SetupSettings } from "./options.ts";
 import { executePlan, type PlannedStep, type StepEvent, type StepOutcome, StepSkipped } from "./steps.ts";
 
@@ -137,6 +137,12 @@ export function pickAccessPoint(accessPoints: WifiAccessPoint[], ssid: string): 
   return accessPoints
     .filter((accessPoint) => accessPoint.ssid === ssid)
     .sort((a, b) => (b.signal ?? 0) - (a.signal ?? 0))[0];
+}
+
+/** The device at the address is not the one --mac/--uuid names. */
+export class DeviceMismatchError extends Error {
+  readonly exitCategory: ExitCategory = "deviceError";
+  override name = "DeviceMismatchError";
 }
 
 export function checkIdentity(device: SystemAllSummary, expected: SetupSettings["expected"]): void {

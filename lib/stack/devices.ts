@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ExitCategory } from "../exit-category.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import type { PulumiRunner } from "./pulumi-cli.ts";
 
@@ -29,7 +30,14 @@ const storedDeviceSchema = z
   .object({ name: storedTextSchema, mac: storedTextSchema, uuid: storedTextSchema })
   .loose();
 
+/** No device by that name, MAC or uuid: in the stack config, or in MySQL. */
+export class UnknownDeviceError extends Error {
+  readonly exitCategory: ExitCategory = "notFound";
+  override name = "UnknownDeviceError";
+}
+
 export class StackConfigError extends Error {
+  readonly exitCategory: ExitCategory = "stackOrDatabase";
   constructor(message: string) {
     super(message);
     this.name = "StackConfigError";

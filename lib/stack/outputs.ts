@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type AuthMode, authModeSchema } from "../config/stack.ts";
+import type { ExitCategory } from "../exit-category.ts";
 import { brokerAddressSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, hostSchema, portSchema, userIdSchema } from "../meross/identifiers.ts";
 import { PulumiCommandError, type PulumiRunner } from "./pulumi-cli.ts";
@@ -39,6 +40,7 @@ export interface StackOutputs {
 }
 
 export class StackUnavailableError extends Error {
+  readonly exitCategory: ExitCategory = "stackOrDatabase";
   constructor(reason: string) {
     super(
       `cannot read the stack outputs: ${reason}. Run this inside the project after \`pulumi up\` ` +

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import type { ExitCategory } from "../exit-category.ts";
 
 /**
  * The one place the kit runs the Pulumi CLI. Everything in lib/stack talks to this interface, so
@@ -20,6 +21,7 @@ export interface PulumiRunnerOptions {
 }
 
 export class PulumiCommandError extends Error {
+  readonly exitCategory: ExitCategory = "stackOrDatabase";
   readonly code: "ENOPULUMI" | "EPULUMI";
   readonly stderr: string;
   constructor(code: PulumiCommandError["code"], message: string, stderr = "") {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ExitCategory } from "../exit-category.ts";
 import { deviceMqttCredentials } from "../meross/credentials.ts";
 import { uuidSchema } from "../meross/identifiers.ts";
 import {
@@ -77,6 +78,7 @@ export const accountSchema = z
   });
 
 export class AccountError extends Error {
+  readonly exitCategory: ExitCategory = "usage";
   override name = "AccountError";
 }
 

@@ -15,6 +15,19 @@ import {
  * bound parameter; the only text spliced into SQL is this module's own table names.
  */
 
+/**
+ * An error from mysql2, which exports no error class: its errors carry a string `code`
+ * (ECONNREFUSED, ER_ACCESS_DENIED_ERROR, …) and, from the server, `sqlMessage`.
+ */
+export function isMysqlError(error: unknown): boolean {
+  const { code, sqlMessage } = error as { code?: unknown; sqlMessage?: unknown };
+  return (
+    typeof sqlMessage === "string" ||
+    (typeof code === "string" &&
+      (/^ER_/.test(code) || ["ECONNREFUSED", "PROTOCOL_CONNECTION_LOST"].includes(code)))
+  );
+}
+
 /** An account as stored, without any secret. */
 export interface StoredAccount {
   username: string;

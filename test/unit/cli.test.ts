@@ -3,11 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { EXIT, exitCodeHelp, sharedExitCodeFor } from "../../lib/cli/exit-codes.ts";
+import { EXIT, exitCodeFor, exitCodeHelp } from "../../lib/cli/exit-codes.ts";
 import { readCaFile, single, UsageError, unknownFlagError, validateFlags } from "../../lib/cli/flags.ts";
-import { WrongKeyError } from "../../lib/meross/envelope.ts";
+import { ProtocolError, WrongKeyError } from "../../lib/meross/envelope.ts";
+import { DeviceHttpError, DeviceUnreachableError } from "../../lib/meross/http-transport.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
+import { DatabaseUnavailableError } from "../../lib/provision/database.ts";
+import { DeviceOfflineError } from "../../lib/provision/online.ts";
+import { DeviceMismatchError } from "../../lib/provision/setup.ts";
+import { SetupStepError } from "../../lib/provision/steps.ts";
+import { StackConfigError, UnknownDeviceError } from "../../lib/stack/devices.ts";
 import { StackUnavailableError } from "../../lib/stack/outputs.ts";
+import { PulumiCommandError } from "../../lib/stack/pulumi-cli.ts";
+import { AccountError } from "../../lib/store/accounts.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cli-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,14 +38,34 @@ describe("exitCodeHelp", () => {
   });
 });
 
-describe("sharedExitCodeFor", () => {
+describe("exitCodeFor", () => {
+  const mysqlSettings = { host: "127.0.0.1", port: 3306, user: "u", password: "p", database: "d" };
+  const step = { id: "set-key", title: "Send key" };
   it.each([
     [new UsageError("x"), EXIT.usage],
+    [new AccountError("x"), EXIT.usage],
     [new WrongKeyError(Namespace.SystemAll), EXIT.wrongKey],
+    [new ProtocolError("x"), EXIT.deviceError],
+    [new DeviceHttpError("http://x", 500, "Internal Server Error"), EXIT.deviceError],
+    [new DeviceMismatchError("x"), EXIT.deviceError],
+    [new DeviceUnreachableError("http://x", 3, new Error("EHOSTUNREACH")), EXIT.unreachable],
     [new StackUnavailableError("x"), EXIT.stackOrDatabase],
-    [new Error("anything else"), undefined],
+    [new StackConfigError("x"), EXIT.stackOrDatabase],
+    [new PulumiCommandError("EPULUMI", "x"), EXIT.stackOrDatabase],
+    [new DatabaseUnavailableError(mysqlSettings, new Error("x")), EXIT.stackOrDatabase],
+    [Object.assign(new Error("Access denied"), { code: "ER_ACCESS_DENIED_ERROR" }), EXIT.stackOrDatabase],
+    [new DeviceOfflineError("x"), EXIT.timeout],
+    [new UnknownDeviceError("x"), EXIT.notFound],
+    [new Error("anything else"), EXIT.unexpected],
   ])("%s gives %s", (error, code) => {
-    expect(sharedExitCodeFor(error)).toBe(code);
+    expect(exitCodeFor(error)).toBe(code);
+  });
+
+  it("places a wrapped error (a failed setup step) by its cause", () => {
+    expect(exitCodeFor(new SetupStepError(step, [], new WrongKeyError(Namespace.ConfigKey)))).toBe(
+      EXIT.wrongKey,
+    );
+    expect(exitCodeFor(new SetupStepError(step, [], new Error("bug")))).toBe(EXIT.unexpected);
   });
 });
 

@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseArgv } from "zx";
-import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError } from "../../lib/cli/flags.ts";
 import { BrokerConnectionError } from "../../lib/control/broker-connection.ts";
-import { exitCodeFor, ReplyTimeoutError, UnknownDeviceError } from "../../lib/control/exit-codes.ts";
+import { ReplyTimeoutError } from "../../lib/control/client.ts";
 import {
   CONTROL_FLAGS,
   MONITOR_FLAGS,
@@ -18,6 +18,7 @@ import {
 import { channelState, describeResult, requestFor, resolveDevice } from "../../lib/control/toggle.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
+import { UnknownDeviceError } from "../../lib/stack/devices.ts";
 import type { StackOutputs } from "../../lib/stack/outputs.ts";
 
 const UUID = "2307065833780651200148e1e9cf4534";

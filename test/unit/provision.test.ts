@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError, validateFlags } from "../../lib/cli/flags.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../../lib/meross/messages/index.ts";
 import { failureAdvice, offlineAdvice } from "../../lib/provision/advice.ts";
-import { exitCodeFor } from "../../lib/provision/exit-codes.ts";
 import {
   INFO_FLAGS,
   resolveSetupSettings,
