@@ -8,6 +8,7 @@ import { PrivateNetwork } from "./components/network.ts";
 import { BrokerPki } from "./components/pki.ts";
 import {
   ConfigError,
+  deviceKeyOrigin as keyOriginOf,
   parseStackConfig,
   rawStackConfig,
   SERVICE_ACCOUNT_NAME,
@@ -44,6 +45,11 @@ const mysqlMode = config.authMode === "mysql";
 export const deviceKey = pulumi.secret(
   config.deviceKey ?? new random.RandomPassword("device-key", { length: 32, special: false }).result,
 );
+/**
+ * Whether that key is the generated one or a person's choice: device rows get a fast hash only for
+ * a generated key (lib/store/accounts.ts passwordHashIterations). The provisioning script reads it.
+ */
+export const deviceKeyOrigin = keyOriginOf(config);
 
 const plan = certificatePlan({
   host: config.brokerHost,
@@ -86,7 +92,7 @@ if (mysqlMode) {
   const accounts: pulumi.Output<Account[]> = pulumi
     .all([deviceKey, service.password, pulumi.all(controllers.map((controller) => controller.password))])
     .apply(([key, servicePassword, controllerPasswords]) => [
-      ...config.devices.map((device) => deviceAccount(device, key, config.userId)),
+      ...config.devices.map((device) => deviceAccount(device, key, config.userId, deviceKeyOrigin)),
       ...controllers.map((controller, index) =>
         controllerAccount(controller.username, controllerPasswords[index] ?? ""),
       ),

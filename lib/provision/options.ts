@@ -22,6 +22,7 @@ import {
 } from "../meross/identifiers.ts";
 import { WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages/index.ts";
 import type { MysqlSettings, StackOutputs } from "../stack/outputs.ts";
+import type { SecretOrigin } from "../store/accounts.ts";
 
 /**
  * The flags of `provision.mjs info|setup` and `devices.mjs`, validated in full before anything is
@@ -244,6 +245,8 @@ export interface SetupSettings {
   /** What requests are signed with until Config.Key: the device's current key. */
   signingKey: string;
   key: string;
+  /** "generated" only when the key is the stack's own generated one; a --key is a person's choice. */
+  keyOrigin: SecretOrigin;
   userId: string;
   brokers: [BrokerAddress, BrokerAddress];
   /** The first broker as written, for this machine's own connection (it honours mqtt:// vs mqtts://). */
@@ -314,6 +317,7 @@ export async function resolveSetupSettings(
     device: flags.ip,
     signingKey: flags["current-key"] ?? (key as string),
     key: key as string,
+    keyOrigin: flags.key === undefined && outputs?.deviceKeyOrigin === "generated" ? "generated" : "chosen",
     userId: userId as string,
     brokers: brokerPairSchema.parse(brokerUrls),
     brokerUrl: brokerUrls[0] as string,

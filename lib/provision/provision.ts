@@ -42,7 +42,7 @@ export async function provisionDevice(
               registerCredentials: async (device) => {
                 const outcome = await upsertAccount(
                   conn,
-                  deviceAccount(device, settings.key, settings.userId),
+                  deviceAccount(device, settings.key, settings.userId, settings.keyOrigin),
                 );
                 return `${device.mac} ${outcome}`;
               },

@@ -3,6 +3,7 @@ import { type AuthMode, authModeSchema } from "../config/stack.ts";
 import type { ExitCategory } from "../exit-category.ts";
 import { brokerAddressSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, hostSchema, portSchema, userIdSchema } from "../meross/identifiers.ts";
+import { SECRET_ORIGINS, type SecretOrigin } from "../store/accounts.ts";
 import { PulumiCommandError, type PulumiRunner } from "./pulumi-cli.ts";
 
 export const mysqlSettingsSchema = z.object({
@@ -26,6 +27,7 @@ const rawOutputsSchema = z.object({
   caCertificatePem: z.string().includes("BEGIN CERTIFICATE", { message: "must be a PEM certificate" }),
   userId: userIdSchema,
   deviceKey: deviceKeySchema,
+  deviceKeyOrigin: z.enum(SECRET_ORIGINS).optional(),
   authMode: authModeSchema.optional(),
   mysql: mysqlSettingsSchema.nullish(),
 });
@@ -35,6 +37,8 @@ export interface StackOutputs {
   caCertificatePem: string;
   userId: string;
   deviceKey: string;
+  /** Absent on a stack from before this output: such a key counts as chosen (slow hash, the safe side). */
+  deviceKeyOrigin?: SecretOrigin;
   authMode: AuthMode;
   mysql?: MysqlSettings;
 }
@@ -77,9 +81,10 @@ export async function readStackOutputs(pulumi: PulumiRunner): Promise<StackOutpu
     const issue = parsed.error.issues[0];
     throw new StackUnavailableError(`output ${issue?.path.join(".") || "(root)"} ${issue?.message}`);
   }
-  const { mysql, authMode, ...rest } = parsed.data;
+  const { mysql, authMode, deviceKeyOrigin, ...rest } = parsed.data;
   return {
     ...rest,
+    ...(deviceKeyOrigin ? { deviceKeyOrigin } : {}),
     authMode: authMode ?? (mysql ? "mysql" : "anonymous"),
     ...(mysql ? { mysql } : {}),
   };

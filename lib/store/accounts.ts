@@ -9,6 +9,7 @@ import {
   devicePublishTopic,
   deviceSubscribeTopic,
 } from "../meross/topics.ts";
+import { PBKDF2_ITERATIONS } from "./hash.ts";
 
 /**
  * The broker accounts of the kit and what each may do. go-auth asks MySQL for these rows on every
@@ -17,6 +18,13 @@ import {
 
 export const ACCOUNT_KINDS = ["device", "controller", "service"] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
+
+/**
+ * Where the secret behind a password came from: the kit's random generator (a 32-character
+ * RandomPassword, ~190 bits) or a person (a `deviceKey` set in the stack config or typed as --key).
+ */
+export const SECRET_ORIGINS = ["generated", "chosen"] as const;
+export type SecretOrigin = (typeof SECRET_ORIGINS)[number];
 
 /** One broker login. `password` is the clear text; only its hash reaches the database. */
 export interface Account {
@@ -27,6 +35,8 @@ export interface Account {
   name: string;
   /** Devices only: the uuid in the device's topics. */
   uuid?: string;
+  /** Decides how slow its stored hash is (passwordHashIterations). */
+  secretOrigin: SecretOrigin;
 }
 
 /** Mosquitto's access bits, as go-auth passes them to the ACL query's `(rw & ?) <> 0`. */
@@ -71,6 +81,7 @@ export const accountSchema = z
     kind: z.enum(ACCOUNT_KINDS),
     name: nameSchema,
     uuid: uuidSchema.optional(),
+    secretOrigin: z.enum(SECRET_ORIGINS),
   })
   .refine((account) => (account.kind === "device") === (account.uuid !== undefined), {
     message: "a device account needs a uuid, and only a device account has one",
@@ -99,20 +110,55 @@ export interface DeviceIdentity {
   uuid: string;
 }
 
-/** The login a device makes on its own: its MAC and `<userId>_md5(mac + key)`. */
-export function deviceAccount(device: DeviceIdentity, key: string, userId: string | number): Account {
+/**
+ * The login a device makes on its own: its MAC and `<userId>_md5(mac + key)`. `keyOrigin` says
+ * whether the stack generated the key or a person chose it; only the second needs a slow hash, so
+ * a caller that cannot tell gets the slow one.
+ */
+export function deviceAccount(
+  device: DeviceIdentity,
+  key: string,
+  userId: string | number,
+  keyOrigin: SecretOrigin = "chosen",
+): Account {
   const { username, password } = deviceMqttCredentials(device.mac, key, userId);
-  return parseAccount({ username, password, kind: "device", name: device.name, uuid: device.uuid });
+  return parseAccount({
+    username,
+    password,
+    kind: "device",
+    name: device.name,
+    uuid: device.uuid,
+    secretOrigin: keyOrigin,
+  });
 }
 
-/** A controller such as Home Assistant's meross_lan: sees every device, commands every device. */
+/**
+ * A controller such as Home Assistant's meross_lan: sees every device, commands every device. Its
+ * password is generated (the stack's RandomPassword, or the provisioning script's random bytes).
+ */
 export function controllerAccount(name: string, password: string): Account {
-  return parseAccount({ ...checkLogin(name, password), kind: "controller", name });
+  return parseAccount({ ...checkLogin(name, password), kind: "controller", name, secretOrigin: "generated" });
 }
 
-/** The kit's session agent: answers devices' requests, so it reads and writes device topics only. */
+/** The kit's session agent: answers devices' requests, so it reads and writes device topics only. Generated password. */
 export function serviceAccount(name: string, password: string): Account {
-  return parseAccount({ ...checkLogin(name, password), kind: "service", name });
+  return parseAccount({ ...checkLogin(name, password), kind: "service", name, secretOrigin: "generated" });
+}
+
+/**
+ * PBKDF2 iterations for an account's stored hash; each row carries its own count, so go-auth needs
+ * no setting. The attacker it answers is someone holding a copy of the database (a backup, the
+ * volume, the disk), guessing passwords offline; docs/security.md gives the reasoning. A generated
+ * secret has at least 128 bits (a device password is an md5 of the generated key, a controller's a
+ * 32-character random string): no guessing finishes, so the 17 bits that 100 000 iterations add buy
+ * nothing, while they cost ~50 ms of the broker's only thread per login. 1 000 is SP 800-132's
+ * floor. A chosen key may be guessable, so its hash stays slow, whatever that costs after a power cut.
+ */
+export const GENERATED_SECRET_ITERATIONS = 1_000;
+export const CHOSEN_SECRET_ITERATIONS = PBKDF2_ITERATIONS;
+
+export function passwordHashIterations(account: Pick<Account, "secretOrigin">): number {
+  return account.secretOrigin === "generated" ? GENERATED_SECRET_ITERATIONS : CHOSEN_SECRET_ITERATIONS;
 }
 
 function checkLogin(name: string, password: string): { username: string; password: string } {

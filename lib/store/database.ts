@@ -1,7 +1,14 @@
 import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
-import { type Account, AccountError, type AccountKind, aclRules, parseAccount } from "./accounts.ts";
-import { hashPassword, verifyPassword } from "./hash.ts";
+import {
+  type Account,
+  AccountError,
+  type AccountKind,
+  aclRules,
+  parseAccount,
+  passwordHashIterations,
+} from "./accounts.ts";
+import { decodePasswordHash, hashPassword, verifyPassword } from "./hash.ts";
 import {
   ACCOUNTS_TABLE,
   ACLS_TABLE,
@@ -112,7 +119,8 @@ async function addCheckIfMissing(conn: Connection, check: CheckConstraint): Prom
 
 /**
  * Creates or updates one account and rewrites its ACL rows. Running it again with the same account
- * changes nothing (the stored hash is kept while it still matches the password).
+ * changes nothing (the stored hash is kept while it still matches the password and the hash policy,
+ * so a changed policy re-hashes the row on the next run).
  */
 export async function upsertAccount(conn: Connection, account: Account): Promise<UpsertOutcome> {
   const valid = parseAccount(account);
@@ -223,14 +231,15 @@ async function writeAccount(conn: Connection, account: Account): Promise<UpsertO
   const uuid = account.uuid ?? null;
   const rules = aclRules(account);
 
+  const iterations = passwordHashIterations(account);
   let accountChanged = true;
   let passwordHash: string;
-  if (existing && verifyPassword(account.password, existing.password_hash)) {
+  if (existing && hashIsCurrent(existing.password_hash, account.password, iterations)) {
     passwordHash = existing.password_hash;
     accountChanged =
       existing.kind !== account.kind || existing.name !== account.name || existing.uuid !== uuid;
   } else {
-    passwordHash = hashPassword(account.password);
+    passwordHash = hashPassword(account.password, { iterations });
   }
   if (!existing || accountChanged) {
     // VALUES(col) rather than `INSERT … AS new`: MariaDB does not know the alias form.
@@ -262,6 +271,12 @@ async function writeAccount(conn: Connection, account: Account): Promise<UpsertO
     return "created";
   }
   return accountChanged || aclChanged ? "updated" : "unchanged";
+}
+
+/** The stored hash is of this password and has the iterations the policy wants now. */
+function hashIsCurrent(stored: string, password: string, iterations: number): boolean {
+  // A row that is not a hash at all fails verifyPassword too, so decoding cannot throw past it.
+  return verifyPassword(password, stored) && decodePasswordHash(stored).iterations === iterations;
 }
 
 async function inTransaction<T>(conn: Connection, work: () => Promise<T>): Promise<T> {

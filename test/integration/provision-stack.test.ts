@@ -60,6 +60,17 @@ describe("reading the stack outputs", () => {
     expect(call?.cwd).toBe(projectDir);
   });
 
+  it("passes on the key's origin, and has none for a stack from before that output", async () => {
+    fake = await installFakePulumi({ outputs: { ...OUTPUTS, deviceKeyOrigin: "generated" } });
+    expect((await readStackOutputs(runner())).deviceKeyOrigin).toBe("generated");
+    await fake.cleanup();
+    fake = await installFakePulumi({ outputs: OUTPUTS });
+    expect((await readStackOutputs(runner())).deviceKeyOrigin).toBeUndefined();
+    await fake.cleanup();
+    fake = await installFakePulumi({ outputs: { ...OUTPUTS, deviceKeyOrigin: "typed" } });
+    await expect(readStackOutputs(runner())).rejects.toThrow(/output deviceKeyOrigin/);
+  });
+
   it("is the anonymous variant when the stack exports no MySQL settings", async () => {
     const { mysql: _mysql, ...anonymous } = OUTPUTS;
     fake = await installFakePulumi({ outputs: { ...anonymous, userId: 0 } });

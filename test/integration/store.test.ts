@@ -7,8 +7,10 @@ import {
   type Account,
   AccountError,
   aclRules,
+  CHOSEN_SECRET_ITERATIONS,
   controllerAccount,
   deviceAccount,
+  GENERATED_SECRET_ITERATIONS,
   serviceAccount,
 } from "../../lib/store/accounts.ts";
 import {
@@ -19,7 +21,7 @@ import {
   syncAccounts,
   upsertAccount,
 } from "../../lib/store/database.ts";
-import { decodePasswordHash, PBKDF2_KEY_LENGTH, verifyPassword } from "../../lib/store/hash.ts";
+import { decodePasswordHash, hashPassword, PBKDF2_KEY_LENGTH, verifyPassword } from "../../lib/store/hash.ts";
 import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
 import { PASSWORD_HASH_CHECK, SCHEMA_STATEMENTS } from "../../lib/store/schema.ts";
 import { MALFORMED_HASHES, WELL_FORMED_HASH } from "../support/malformed-hashes.ts";
@@ -199,6 +201,34 @@ describe("upsertAccount", () => {
     expect(verifyPassword(lamp.password, hash)).toBe(false);
   });
 
+  it("hashes with the policy's iterations per key origin, and re-hashes a row when the policy changes", async () => {
+    const generated = device(1, "plug 1");
+    const identity = { name: generated.name, mac: generated.username, uuid: generated.uuid ?? "" };
+    const fast = deviceAccount(identity, "another-key-0123456789", USER_ID, "generated");
+    expect(await upsertAccount(conn, fast)).toBe("updated");
+    const fastHash = (await storedHash(fast.username)) ?? "";
+    expect(decodePasswordHash(fastHash).iterations).toBe(GENERATED_SECRET_ITERATIONS);
+    expect(await upsertAccount(conn, fast)).toBe("unchanged");
+
+    // Same password, now from a chosen key: the row is re-hashed slowly, and the password still works.
+    const slow = { ...fast, secretOrigin: "chosen" as const };
+    expect(await upsertAccount(conn, slow)).toBe("updated");
+    const slowHash = (await storedHash(fast.username)) ?? "";
+    expect(decodePasswordHash(slowHash).iterations).toBe(CHOSEN_SECRET_ITERATIONS);
+    expect(verifyPassword(fast.password, slowHash)).toBe(true);
+
+    // A row written under an older policy (e.g. 100 000 iterations for everything) is brought down.
+    await conn.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [
+      hashPassword(fast.password, { iterations: 100_000 }),
+      fast.username,
+    ]);
+    const result = await syncAccounts(conn, [fast], { kinds: ["device"] });
+    expect(result.updated).toEqual([fast.username]);
+    expect(decodePasswordHash((await storedHash(fast.username)) ?? "").iterations).toBe(
+      GENERATED_SECRET_ITERATIONS,
+    );
+  });
+
   it("a renamed account is updated in place", async () => {
     const renamed = { ...device(1), name: "desk lamp" };
     await upsertAccount(conn, renamed);
@@ -237,6 +267,7 @@ describe("a username of ' OR '1'='1", () => {
       password: "injection-password-1",
       kind: "controller",
       name: "odd",
+      secretOrigin: "generated",
     };
     expect(await upsertAccount(conn, odd)).toBe("created");
 

@@ -92,6 +92,7 @@ describe("anonymous variant", () => {
     expect(await resolve(run.exports.monitorCommand)).toBe("zx scripts/monitor.mjs");
     expect(await resolve(run.exports.deviceKey)).toBe("device-key-0123456789abcdef");
     expect(await isSecretExport(run.exports.deviceKey)).toBe(true);
+    expect(await resolve(run.exports.deviceKeyOrigin)).toBe("generated");
     expect(await isSecretExport(run.exports.caCertificatePem)).toBe(false);
   });
 });

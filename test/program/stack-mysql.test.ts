@@ -126,16 +126,20 @@ describe("mysql variant: account rows", () => {
         kind: "device",
         name: device.name,
         uuid: device.uuid,
+        // deviceKey is set in the config, so a person chose it: the rows keep the slow hash.
+        secretOrigin: "chosen",
       })),
     );
     expect(deviceRows.map((row) => row.username)).toEqual(["48:e1:e9:00:00:01", "48:e1:e9:00:00:02"]);
   });
 
   it("adds the controller and the agent's service login", () => {
-    const accounts = rows()?.inputs.accounts as { username: string; kind: string }[];
-    expect(accounts.filter((a) => a.kind !== "device").map((a) => [a.kind, a.username])).toEqual([
-      ["controller", "ha"],
-      ["service", "session-agent"],
+    const accounts = rows()?.inputs.accounts as { username: string; kind: string; secretOrigin: string }[];
+    expect(
+      accounts.filter((a) => a.kind !== "device").map((a) => [a.kind, a.username, a.secretOrigin]),
+    ).toEqual([
+      ["controller", "ha", "generated"],
+      ["service", "session-agent", "generated"],
     ]);
   });
 
@@ -257,6 +261,7 @@ describe("mysql variant: outputs", () => {
     expect(await output("userId")).toBe("1234");
     expect(await output("authMode")).toBe("mysql");
     expect(await output("plainBrokerUrl")).toBe("mqtt://127.0.0.1:1883");
+    expect(await output("deviceKeyOrigin")).toBe("chosen");
   });
 
   it("exports the MySQL endpoint for the scripts: 127.0.0.1, the provisioner login", async () => {

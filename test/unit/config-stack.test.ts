@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   ConfigError,
   DEFAULT_IMAGES,
+  deviceKeyOrigin,
   parseStackConfig,
   rawStackConfig,
   SERVICE_ACCOUNT_NAME,
@@ -237,6 +238,16 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
       /timezone: "Mars\/Olympus" must be an IANA time zone/,
     ],
     ["a misspelt top-level key", { brokerhost: "x" }, /unknown key "brokerhost"; check the spelling/],
+    [
+      "a key origin without a configured key",
+      { deviceKeyOrigin: "generated" },
+      /deviceKeyOrigin: "generated" only means something with deviceKey set/,
+    ],
+    [
+      "an unknown key origin",
+      { deviceKey: "0123456789abcdef", deviceKeyOrigin: "typed" },
+      /deviceKeyOrigin: "typed"/,
+    ],
   ])("%s", (_, override, message) => {
     const text = errorOf({ ...minimal, ...override });
     expect(text).toMatch(/^Stack configuration is invalid; nothing was changed:/);
@@ -324,6 +335,15 @@ describe("Pulumi.yaml", () => {
       );
       expect((defaults as Record<string, unknown>)[key], key).toEqual(declaration.default);
     }
+  });
+});
+
+describe("deviceKeyOrigin", () => {
+  it("is generated without a deviceKey, chosen with one, unless the config says it is a pinned generated key", () => {
+    expect(deviceKeyOrigin(parseStackConfig(minimal))).toBe("generated");
+    const pinned = { ...minimal, deviceKey: "0123456789abcdef" };
+    expect(deviceKeyOrigin(parseStackConfig(pinned))).toBe("chosen");
+    expect(deviceKeyOrigin(parseStackConfig({ ...pinned, deviceKeyOrigin: "generated" }))).toBe("generated");
   });
 });
 

@@ -149,6 +149,19 @@ describe("merging flags with the stack outputs", () => {
     });
   });
 
+  it("registers the device with a fast hash only for the stack's own generated key", async () => {
+    const fromStack = validateFlags(setupFlagsSchema, { ...VALID, key: undefined, stack: undefined });
+    const generated = { ...OUTPUTS, deviceKeyOrigin: "generated" as const };
+    expect((await resolveSetupSettings(fromStack, generated)).keyOrigin).toBe("generated");
+    expect((await resolveSetupSettings(fromStack, { ...OUTPUTS, deviceKeyOrigin: "chosen" })).keyOrigin).toBe(
+      "chosen",
+    );
+    // A stack from before the output, and a key typed as --key, count as chosen.
+    expect((await resolveSetupSettings(fromStack, OUTPUTS)).keyOrigin).toBe("chosen");
+    const typed = validateFlags(setupFlagsSchema, { ...VALID, stack: undefined });
+    expect((await resolveSetupSettings(typed, generated)).keyOrigin).toBe("chosen");
+  });
+
   it("lists every missing value when the stack is not used", async () => {
     const flags = validateFlags(setupFlagsSchema, {
       ...VALID,

@@ -7,8 +7,12 @@ import {
   ACCESS_WRITE,
   AccountError,
   aclRules,
+  CHOSEN_SECRET_ITERATIONS,
   controllerAccount,
   deviceAccount,
+  GENERATED_SECRET_ITERATIONS,
+  parseAccount,
+  passwordHashIterations,
   serviceAccount,
 } from "../../lib/store/accounts.ts";
 import {
@@ -66,6 +70,43 @@ describe("deviceAccount", () => {
   });
 });
 
+describe("passwordHashIterations (hash cost per kind of account and key origin)", () => {
+  const lamp = { name: "lamp", mac: "48:e1:e9:00:00:01", uuid: UUID_A };
+  const key = "0123456789abcdef-key";
+
+  it("a device whose key the stack generated gets the fast hash", () => {
+    expect(passwordHashIterations(deviceAccount(lamp, key, 1, "generated"))).toBe(
+      GENERATED_SECRET_ITERATIONS,
+    );
+  });
+
+  it("a device whose key a person chose keeps the slow hash, and so does one whose origin is unknown", () => {
+    expect(passwordHashIterations(deviceAccount(lamp, key, 1, "chosen"))).toBe(CHOSEN_SECRET_ITERATIONS);
+    expect(passwordHashIterations(deviceAccount(lamp, key, 1))).toBe(CHOSEN_SECRET_ITERATIONS);
+  });
+
+  it("controllers and the session agent have generated passwords: fast hash", () => {
+    expect(passwordHashIterations(controllerAccount("home-assistant", PASSWORD))).toBe(
+      GENERATED_SECRET_ITERATIONS,
+    );
+    expect(passwordHashIterations(serviceAccount("session-agent", PASSWORD))).toBe(
+      GENERATED_SECRET_ITERATIONS,
+    );
+  });
+
+  it("the slow hash is go-auth's default cost, the fast one at least SP 800-132's floor and 50 times cheaper", () => {
+    expect(CHOSEN_SECRET_ITERATIONS).toBe(PBKDF2_ITERATIONS);
+    expect(GENERATED_SECRET_ITERATIONS).toBeGreaterThanOrEqual(1_000);
+    expect(CHOSEN_SECRET_ITERATIONS / GENERATED_SECRET_ITERATIONS).toBeGreaterThanOrEqual(50);
+  });
+
+  it("an account without a valid origin is refused", () => {
+    expect(() =>
+      parseAccount({ ...controllerAccount("ha", PASSWORD), secretOrigin: "typed" as "chosen" }),
+    ).toThrow(/secretOrigin/);
+  });
+});
+
 describe("controller and service accounts", () => {
   it("use the name as username and keep the password", () => {
     const account = controllerAccount("home-assistant", PASSWORD);
@@ -74,6 +115,7 @@ describe("controller and service accounts", () => {
       password: PASSWORD,
       kind: "controller",
       name: "home-assistant",
+      secretOrigin: "generated",
     });
     expect(serviceAccount("session-agent", PASSWORD).kind).toBe("service");
   });
