@@ -149,8 +149,6 @@ new SessionAgent(
   { dependsOn: [broker] },
 );
 
-const firstController = config.controllers[0]?.name;
-
 export const authMode = config.authMode;
 /** Where devices and controllers connect; the provisioning script gives devices the first two. */
 export const brokerUrls = [config.brokerHost, ...config.brokerExtraNames].map((host) =>
@@ -173,10 +171,5 @@ export const mysql = database
       database: database.databaseName,
     })
   : undefined;
-/** One login per configured controller (Home Assistant, Node-RED…). Secret. */
+/** One login per configured controller (Home Assistant, Node-RED…); control.mjs and monitor.mjs use one. Secret. */
 export const controllerCredentials = pulumi.secret(controllerLogins);
-export const monitorCommand = !mysqlMode
-  ? "zx scripts/monitor.mjs"
-  : firstController
-    ? `MEROSS_MQTT_PASSWORD="$(pulumi stack output --show-secrets --json controllerCredentials | node -p 'JSON.parse(require("fs").readFileSync(0, "utf8"))["${firstController}"].password')" zx scripts/monitor.mjs --username ${firstController}`
-    : "add a controller login first: pulumi config set --path 'controllers[0].name' monitor && pulumi up";

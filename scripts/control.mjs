@@ -9,6 +9,7 @@ const {
   CONTROL_FLAGS,
   DEFAULT_TIMEOUT_SECONDS,
   SECRET_ENVIRONMENT,
+  brokerAndLogin,
   controllerSettingsFrom,
   parseControlArguments,
   resolveDeviceFrom,
@@ -33,7 +34,9 @@ Flags:
   --json              print the result as one JSON object
   --broker URL        broker to use (default: the stack's first brokerUrls output)
   --ca FILE           CA certificate of the broker (default: the stack's caCertificatePem output)
-  --username NAME     broker login, e.g. your controller account (mysql variant)
+  --username NAME     broker login (mysql variant; default: the stack's first controller login by
+                      name, from its controllerCredentials output; a controller named here takes
+                      its password from there too)
   --password PASS     its password; better: set ${SECRET_ENVIRONMENT.password}
   --key KEY           the key devices sign with (default: the stack's deviceKey); or set ${SECRET_ENVIRONMENT.key}
   --user ID           the Meross user id (default: the stack's userId, else 0)
@@ -57,7 +60,7 @@ try {
   const stack = stackSource(PROJECT_DIR, flags.stack);
   const device = await resolveDeviceFrom(identifier, stack);
   const settings = await controllerSettingsFrom(flags, stack, process.env);
-  const commander = await withSpinner(`connecting to ${settings.brokerUrl}`, () =>
+  const commander = await withSpinner(`connecting to ${brokerAndLogin(settings)}`, () =>
     DeviceCommander.connect(settings),
   );
   try {

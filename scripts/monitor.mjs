@@ -8,6 +8,7 @@ import "./support/load-typescript.mjs";
 const {
   MONITOR_FLAGS,
   SECRET_ENVIRONMENT,
+  brokerAndLogin,
   brokerSettingsFrom,
   devicesFrom,
   parseMonitorArguments,
@@ -32,9 +33,11 @@ Usage: zx scripts/monitor.mjs [device ...] [flags]
 Each line: local time, device (config name, else uuid), direction (-> from the device, <- to it),
 method, namespace, and a short summary of the payload, e.g.
 
-  12:00:01.204  kitchen       <- SET     Appliance.Control.ToggleX  ch0 on
   12:00:01.251  kitchen       -> SETACK  Appliance.Control.ToggleX  ok
   12:00:01.252  kitchen       -> PUSH    Appliance.Control.ToggleX  ch0 on
+
+A controller login (mysql variant) may not read commands sent to devices, so <- lines appear only
+where the login may read /appliance/+/subscribe (the anonymous variant).
 
 Flags:
   --json              one JSON object per message (time, topic, device, method, namespace, summary, payload)
@@ -43,7 +46,9 @@ Flags:
   --count N           stop after N messages
   --broker URL        broker to use (default: the stack's first brokerUrls output)
   --ca FILE           CA certificate of the broker (default: the stack's caCertificatePem output)
-  --username NAME     broker login, e.g. your controller account (mysql variant)
+  --username NAME     broker login (mysql variant; default: the stack's first controller login by
+                      name, from its controllerCredentials output; a controller named here takes
+                      its password from there too)
   --password PASS     its password; better: set ${SECRET_ENVIRONMENT.password}
   --stack NAME        read outputs and devices from this stack instead of the selected one
   --no-stack          do not run pulumi: take everything from the flags (devices shown by uuid)
@@ -95,7 +100,7 @@ try {
       if (flags.count !== undefined && seen >= flags.count) void stop();
     },
   });
-  notice(`watching ${monitor.topics.join(", ")} on ${settings.brokerUrl} (Ctrl-C to stop)`);
+  notice(`watching ${monitor.topics.join(", ")} on ${brokerAndLogin(settings)} (Ctrl-C to stop)`);
   process.once("SIGINT", () => void stop());
   process.once("SIGTERM", () => void stop());
 } catch (error) {

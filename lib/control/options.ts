@@ -11,7 +11,7 @@ import {
 import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
-import { readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
+import { controllerLogin, readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
 import { createPulumiRunner } from "../stack/pulumi-cli.ts";
 import { type BrokerClientSettings, usesPlainMqtt } from "./broker-connection.ts";
 import type { ControllerSettings } from "./client.ts";
@@ -151,9 +151,33 @@ export function stackSource(projectDir: string, stack: string | false | undefine
 type ConnectionFlags = Pick<ControlFlags, "broker" | "ca" | "username" | "password">;
 
 /**
- * The broker login: flags first, then the stack's first broker URL and CA. The stack has no
- * controller password to hand out, so --username/--password (or MEROSS_MQTT_PASSWORD) are the user's.
+ * Who logs in. Flags and the environment first; on a mysql stack, what they leave out comes from
+ * its controller logins: the one --username names, else the first by name.
  */
+function brokerLogin(
+  flags: ConnectionFlags,
+  outputs: StackOutputs | undefined,
+  env: NodeJS.ProcessEnv,
+): { username?: string; password?: string } {
+  const password = flags.password ?? env[SECRET_ENVIRONMENT.password];
+  const given = {
+    ...(flags.username === undefined ? {} : { username: flags.username }),
+    ...(password === undefined ? {} : { password }),
+  };
+  if (outputs === undefined) {
+    if (flags.username !== undefined && password === undefined) {
+      throw new UsageError(
+        `--username ${flags.username} needs its password: set ${SECRET_ENVIRONMENT.password} (or --password)`,
+      );
+    }
+    return given;
+  }
+  if (outputs.authMode !== "mysql" || (flags.username !== undefined && password !== undefined)) return given;
+  const login = controllerLogin(outputs, flags.username);
+  return { username: login.username, password: password ?? login.password };
+}
+
+/** The broker, its CA and the login: flags first, then the stack's first broker URL, CA and a controller login. */
 export async function resolveBrokerSettings(
   flags: ConnectionFlags,
   outputs: StackOutputs | undefined,
@@ -169,13 +193,14 @@ export async function resolveBrokerSettings(
       "--ca <the stack's CA certificate file> is needed to check the broker's TLS certificate",
     );
   }
-  const password = flags.password ?? env[SECRET_ENVIRONMENT.password];
-  return {
-    brokerUrl,
-    ...(ca === undefined ? {} : { ca }),
-    ...(flags.username === undefined ? {} : { username: flags.username }),
-    ...(password === undefined ? {} : { password }),
-  };
+  return { brokerUrl, ...(ca === undefined ? {} : { ca }), ...brokerLogin(flags, outputs, env) };
+}
+
+/** "mqtts://host:8883 as home-assistant": where the tool connects and as whom, for progress lines. */
+export function brokerAndLogin(settings: BrokerClientSettings): string {
+  return settings.username === undefined
+    ? settings.brokerUrl
+    : `${settings.brokerUrl} as ${settings.username}`;
 }
 
 export async function resolveControllerSettings(

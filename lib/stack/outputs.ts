@@ -15,6 +15,10 @@ export const mysqlSettingsSchema = z.object({
 });
 export type MysqlSettings = z.infer<typeof mysqlSettingsSchema>;
 
+/** One entry of the `controllerCredentials` output: a broker login for Home Assistant, the scripts… */
+const controllerLoginSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
+export type ControllerLogin = z.infer<typeof controllerLoginSchema>;
+
 /** What `index.ts` exports and the scripts need: the names agreed with the stack's owner. */
 const rawOutputsSchema = z.object({
   brokerUrls: z
@@ -30,7 +34,11 @@ const rawOutputsSchema = z.object({
   deviceKeyOrigin: z.enum(SECRET_ORIGINS).optional(),
   authMode: authModeSchema.optional(),
   mysql: mysqlSettingsSchema.nullish(),
+  controllerCredentials: z.record(z.string(), controllerLoginSchema).nullish(),
 });
+
+/** `pulumi stack output --json --show-secrets` as the stack prints it. */
+export type StackOutputsJson = z.input<typeof rawOutputsSchema>;
 
 export interface StackOutputs {
   brokerUrls: string[];
@@ -41,6 +49,8 @@ export interface StackOutputs {
   deviceKeyOrigin?: SecretOrigin;
   authMode: AuthMode;
   mysql?: MysqlSettings;
+  /** The stack's controller logins by config name (mysql variant; empty otherwise). */
+  controllerLogins: Record<string, ControllerLogin>;
 }
 
 export class StackUnavailableError extends Error {
@@ -81,11 +91,42 @@ export async function readStackOutputs(pulumi: PulumiRunner): Promise<StackOutpu
     const issue = parsed.error.issues[0];
     throw new StackUnavailableError(`output ${issue?.path.join(".") || "(root)"} ${issue?.message}`);
   }
-  const { mysql, authMode, deviceKeyOrigin, ...rest } = parsed.data;
+  const { mysql, authMode, deviceKeyOrigin, controllerCredentials, ...rest } = parsed.data;
   return {
     ...rest,
     ...(deviceKeyOrigin ? { deviceKeyOrigin } : {}),
+    controllerLogins: controllerCredentials ?? {},
     authMode: authMode ?? (mysql ? "mysql" : "anonymous"),
     ...(mysql ? { mysql } : {}),
   };
+}
+
+/** The stack has no controller login to use; says how to add one. */
+export class NoControllerLoginError extends Error {
+  override name = "NoControllerLoginError";
+  readonly exitCategory: ExitCategory = "stackOrDatabase";
+}
+
+const ADD_CONTROLLER_COMMAND = "pulumi config set --path 'controllers[0].name' monitor && pulumi up";
+
+/**
+ * A controller login from the stack outputs: the one named `name`, else the first by name (the
+ * order of `pulumi stack output` is not the config's, so "first" is alphabetical to be the same
+ * on every run).
+ */
+export function controllerLogin(outputs: StackOutputs, name?: string): ControllerLogin {
+  const names = Object.keys(outputs.controllerLogins).sort();
+  if (name === undefined) {
+    const first = names[0];
+    if (first !== undefined) return outputs.controllerLogins[first] as ControllerLogin;
+    throw new NoControllerLoginError(
+      `the stack has no controller login (controllers in the stack config); add one: ${ADD_CONTROLLER_COMMAND}`,
+    );
+  }
+  const login = outputs.controllerLogins[name];
+  if (login !== undefined) return login;
+  throw new NoControllerLoginError(
+    `the stack has no controller login named ${JSON.stringify(name)} (it has ${names.length > 0 ? names.join(", ") : "none"}); ` +
+      "add it to controllers in the stack config and run `pulumi up`",
+  );
 }

@@ -89,7 +89,8 @@ describe("anonymous variant", () => {
     expect(run.exports.mysql).toBeUndefined();
     expect(await resolve(run.exports.authMode)).toBe("anonymous");
     expect(await resolve(run.exports.userId)).toBe("0");
-    expect(await resolve(run.exports.monitorCommand)).toBe("zx scripts/monitor.mjs");
+    expect(run.exports.monitorCommand).toBeUndefined();
+    expect(await resolve(run.exports.controllerCredentials)).toEqual({});
     expect(await resolve(run.exports.deviceKey)).toBe("device-key-0123456789abcdef");
     expect(await isSecretExport(run.exports.deviceKey)).toBe(true);
     expect(await resolve(run.exports.deviceKeyOrigin)).toBe("generated");

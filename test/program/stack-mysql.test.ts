@@ -4,6 +4,7 @@ import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
 import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
 import { certificatePlan, renewalEpoch } from "../../lib/pki/parameters.ts";
+import { controllerLogin, readStackOutputs } from "../../lib/stack/outputs.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { isSecretExport, type LooseInputs, type ProgramRun, resolve, runProgram } from "./harness.ts";
 
@@ -274,12 +275,20 @@ describe("mysql variant: outputs", () => {
     });
   });
 
-  it("exports the controller logins and a monitoring command for the first one", async () => {
-    expect(await output("controllerCredentials")).toEqual({
-      ha: { username: "ha", password: "controller-ha-password-0123456789abcdef" },
-    });
-    expect(await output("monitorCommand")).toMatch(/zx scripts\/monitor\.mjs --username ha$/);
-    expect(await output("monitorCommand")).not.toContain("controller-ha-password");
+  it("exports the controller logins, which control.mjs and monitor.mjs read from the outputs", async () => {
+    const ha = { username: "ha", password: "controller-ha-password-0123456789abcdef" };
+    expect(await output("controllerCredentials")).toEqual({ ha });
+    const printed = Object.fromEntries(
+      await Promise.all(
+        Object.entries(run.exports).map(async ([name, value]) => [name, await resolve(value)]),
+      ),
+    );
+    const outputs = await readStackOutputs({ run: async () => JSON.stringify(printed) });
+    expect(controllerLogin(outputs)).toEqual(ha);
+    expect(controllerLogin(outputs, "ha")).toEqual(ha);
+    expect(() => controllerLogin(outputs, "node-red")).toThrow(
+      /no controller login named "node-red" \(it has ha\)/,
+    );
   });
 
   it("marks exactly the outputs that hold secrets as secret", async () => {

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import type { MysqlSettings, StackOutputs } from "../../lib/stack/outputs.ts";
+import type { ControllerLogin, MysqlSettings, StackOutputsJson } from "../../lib/stack/outputs.ts";
 
 /**
  * This machine has no Pulumi CLI, so tests put this stand-in first on PATH. It implements only the
@@ -24,7 +24,7 @@ export interface FakePulumi {
 
 export interface FakePulumiOptions {
   /** `null` makes `stack output` fail as it does with no stack selected. */
-  outputs?: StackOutputs | Record<string, unknown> | null;
+  outputs?: StackOutputsJson | Record<string, unknown> | null;
   config?: Record<string, unknown>;
   project?: string;
 }
@@ -121,7 +121,8 @@ if (positional[0] === "stack" && positional[1] === "output") {
 
 /**
  * The outputs `pulumi up` would report for a stack running on these test services: the anonymous
- * variant, or the mysql variant when `mysql` is given (a MariaDbInstance fits).
+ * variant, or the mysql variant when `mysql` is given (a MariaDbInstance fits), with `controllers`
+ * as its controller logins.
  */
 export function testStackOutputs(stack: {
   broker: { url: string };
@@ -129,7 +130,8 @@ export function testStackOutputs(stack: {
   userId: string;
   deviceKey: string;
   mysql?: MysqlSettings;
-}): StackOutputs {
+  controllers?: readonly ControllerLogin[];
+}): StackOutputsJson {
   const { mysql } = stack;
   return {
     brokerUrls: [stack.broker.url],
@@ -148,6 +150,9 @@ export function testStackOutputs(stack: {
             database: mysql.database,
           },
         }),
+    controllerCredentials: Object.fromEntries(
+      (stack.controllers ?? []).map(({ username, password }) => [username, { username, password }]),
+    ),
   };
 }
 

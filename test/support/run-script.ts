@@ -20,6 +20,30 @@ export interface RunningScript {
 }
 
 /**
+ * Runs a command line exactly as a user types it (`npx zx scripts/… `) in bash at the repository
+ * root, in its own process group so that `interrupt()` reaches the script as Ctrl-C does.
+ */
+export function spawnCommandLine(line: string, env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn("bash", ["-c", line], {
+    cwd: REPO,
+    env: { ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const running = collected(child);
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  return {
+    ...running,
+    exited,
+    /** Ctrl-C: SIGINT to the whole process group (bash, npx, node). */
+    interrupt(): Promise<number | null> {
+      if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, "SIGINT");
+      return exited;
+    },
+  };
+}
+
+/**
  * Starts `zx scripts/<script> …` as a user would, from the repository root and without colours;
  * the caller ends it (it is killed if the test process exits first).
  */
@@ -33,6 +57,11 @@ export function spawnScript(
     env: { ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  return collected(child);
+}
+
+/** Keeps what `child` prints, and kills it if the test process exits first. */
+function collected(child: ChildProcessByStdio<null, Readable, Readable>): RunningScript {
   killOnExit(child);
   let stdout = "";
   let stderr = "";

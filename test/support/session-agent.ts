@@ -12,6 +12,7 @@ export async function startTestAgent(options: {
   key: string;
   userId: string;
   account?: { username: string; password: string };
+  timezone?: string;
 }): Promise<SessionAgent> {
   const agent = startSessionAgent({
     brokerUrl: options.broker.url,
@@ -21,6 +22,7 @@ export async function startTestAgent(options: {
       : { username: options.account.username, password: options.account.password }),
     key: options.key,
     userId: options.userId,
+    ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
     log: () => {},
   });
   try {

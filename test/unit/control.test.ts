@@ -33,6 +33,7 @@ const outputs: StackOutputs = {
   userId: "1234",
   deviceKey: "stack-device-key-0123456789",
   authMode: "anonymous",
+  controllerLogins: {},
 };
 
 const control = (...args: string[]) => parseControlArguments(parseArgv(args, CONTROL_FLAGS));
@@ -228,6 +229,62 @@ describe("resolveControllerSettings", () => {
     await expect(resolveControllerSettings(noCa, undefined, {})).rejects.toThrow(/--ca/);
     const noKey = control("x", "on", "--broker", "mqtts://127.0.0.1:1", "--ca", caFile).flags;
     await expect(resolveControllerSettings(noKey, undefined, {})).rejects.toThrow(/--key/);
+  });
+
+  describe("on a mysql stack", () => {
+    const ha = { username: "home-assistant", password: "ha-password-from-the-stack" };
+    const mysqlOutputs: StackOutputs = {
+      ...outputs,
+      authMode: "mysql",
+      controllerLogins: {
+        "node-red": { username: "node-red", password: "nr-password" },
+        "home-assistant": ha,
+      },
+    };
+
+    it("logs in as the stack's first controller by name when no flag says who", async () => {
+      const settings = await resolveBrokerSettings({}, mysqlOutputs, {});
+      expect(settings).toMatchObject(ha);
+    });
+
+    it("takes the password of the controller --username names, and the environment's over it", async () => {
+      expect(await resolveBrokerSettings({ username: "node-red" }, mysqlOutputs, {})).toMatchObject({
+        username: "node-red",
+        password: "nr-password",
+      });
+      const env = { MEROSS_MQTT_PASSWORD: "typed-password" };
+      expect(await resolveBrokerSettings({}, mysqlOutputs, env)).toMatchObject({
+        username: "home-assistant",
+        password: "typed-password",
+      });
+      expect(
+        await resolveBrokerSettings({ username: "someone", password: "theirs" }, mysqlOutputs, {}),
+      ).toMatchObject({ username: "someone", password: "theirs" });
+    });
+
+    it("says how to add a controller when the stack has none, or not the one named (exit 6)", async () => {
+      const none = resolveBrokerSettings({}, { ...mysqlOutputs, controllerLogins: {} }, {});
+      await expect(none).rejects.toThrow(
+        "the stack has no controller login (controllers in the stack config); add one: " +
+          "pulumi config set --path 'controllers[0].name' monitor && pulumi up",
+      );
+      await expect(none.catch(exitCodeFor)).resolves.toBe(EXIT.stackOrDatabase);
+      await expect(resolveBrokerSettings({ username: "bob" }, mysqlOutputs, {})).rejects.toThrow(
+        /no controller login named "bob" \(it has home-assistant, node-red\)/,
+      );
+    });
+
+    it("without the stack, a --username needs its password", async () => {
+      await expect(
+        resolveBrokerSettings({ broker: "mqtt://127.0.0.1:1883", username: "ha" }, undefined, {}),
+      ).rejects.toThrow("--username ha needs its password: set MEROSS_MQTT_PASSWORD (or --password)");
+    });
+
+    it("sends no login to an anonymous stack", async () => {
+      const settings = await resolveBrokerSettings({}, outputs, {});
+      expect(settings).not.toHaveProperty("username");
+      expect(settings).not.toHaveProperty("password");
+    });
   });
 
   it("accepts a plain mqtt:// broker without a CA and refuses a CA file that is not one", async () => {

@@ -37,6 +37,7 @@ const OUTPUTS: StackOutputs = {
   deviceKey: "stack-key-0123456789",
   authMode: "mysql",
   mysql: { host: "127.0.0.1", port: 13306, user: "root", password: "pw", database: "meross" },
+  controllerLogins: {},
 };
 
 function usageMessage(raw: Record<string, unknown>): string {
