@@ -12,6 +12,7 @@ export type AgentEventName =
   | "reconnecting"
   | "connection-error"
   | "device-seen"
+  | "meross-lan-seen"
   | "clock-answered"
   | "bind-acknowledged"
   | "consumption-config-echoed"

@@ -1,6 +1,6 @@
 import type { MerossMessage } from "../meross/envelope.ts";
 import { Namespace } from "../meross/messages/index.ts";
-import { deviceSubscribeTopic } from "../meross/topics.ts";
+import { deviceSubscribeTopic, MEROSS_LAN_REPLY_TOPIC } from "../meross/topics.ts";
 import type { AgentLogEntry } from "./log.ts";
 import { answerSessionMessage, inspectDeviceMessage, timeZoneRequest } from "./session.ts";
 
@@ -26,6 +26,7 @@ const ZONE_RESEND_AFTER_BOOT_MS = 30_000;
  */
 export class SessionResponder {
   private readonly seenDevices = new Set<string>();
+  private merossLanSeen = false;
   /** uuid -> the last Time SET sent; one entry per device, so it cannot grow without bound. */
   private readonly zoneRequests = new Map<string, { messageId: string; sentAt: number }>();
 
@@ -33,6 +34,7 @@ export class SessionResponder {
 
   handle(topic: string, payload: Buffer, now: Date): Response {
     const { key, maxMessageBytes } = this.options;
+    if (topic === MEROSS_LAN_REPLY_TOPIC) return this.merossLanReply();
     const inspection = inspectDeviceMessage(topic, payload, {
       key,
       ...(maxMessageBytes === undefined ? {} : { maxBytes: maxMessageBytes }),
@@ -72,6 +74,20 @@ export class SessionResponder {
     const zone = this.zoneRequest(uuid, answer?.event === "bind-acknowledged", now);
     if (zone) replies.push(zone);
     return { log, replies };
+  }
+
+  /**
+   * Devices answering Home Assistant's meross_lan, on a topic our `/appliance/+/publish` also
+   * matches. Those are not device messages for us: one line says Home Assistant is talking to the
+   * devices, then nothing, however many it sends.
+   */
+  private merossLanReply(): Response {
+    if (this.merossLanSeen) return { log: [], replies: [] };
+    this.merossLanSeen = true;
+    return {
+      log: [{ level: "info", event: "meross-lan-seen", topic: MEROSS_LAN_REPLY_TOPIC }],
+      replies: [],
+    };
   }
 
   /** The device's SETACK (or ERROR) to our Time SET, which it publishes on its own topic. */

@@ -21,6 +21,13 @@ export function controllerReplyTopic(userId: string, clientName: string): string
   return `/app/${userId}-${clientName}/subscribe`;
 }
 
+/**
+ * Home Assistant's meross_lan puts this in every request's `from` (built from its domain; no
+ * setting changes it), so devices answer it here. It reads it through `/appliance/+/publish` and
+ * takes the sender from `header.uuid` or `header.from`, never from the topic.
+ */
+export const MEROSS_LAN_REPLY_TOPIC = "/appliance/meross_lan/publish";
+
 export const ALL_DEVICES_PUBLISH = "/appliance/+/publish";
 export const ALL_DEVICES_SUBSCRIBE = "/appliance/+/subscribe";
 export const ALL_CONTROLLER_REPLIES = "/app/+/subscribe";

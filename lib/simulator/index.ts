@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { BrokerAddress } from "../meross/broker-url.ts";
+import type { Header } from "../meross/envelope.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import { DeviceClock } from "./clock.ts";
 import { type DeviceState, Firmware } from "./firmware.ts";
@@ -62,7 +63,8 @@ export interface SimulatorEvents {
   "mqtt-disconnected": [{ broker: BrokerAddress; reason: string }];
   /** A dial that did not get as far as a session (refused, TLS, credentials), or no broker to dial. */
   "mqtt-error": [{ broker?: BrokerAddress; reason: string }];
-  "session-answered": [{ namespace: string }];
+  /** A signed answer to one of its session messages, as it arrived (a device may get more than one). */
+  "session-answered": [{ namespace: string; header: Header; payload: Record<string, unknown> }];
   /** A GET/SET that arrived over MQTT, and where the reply went. */
   command: [
     {
@@ -175,8 +177,8 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
       attemptFailed(broker, reason) {
         events.emit("mqtt-error", { broker, reason });
       },
-      answered(namespace) {
-        events.emit("session-answered", { namespace });
+      answered({ header, payload }) {
+        events.emit("session-answered", { namespace: header.namespace, header, payload });
       },
       command(request, reply, replyTopic) {
         const { method, namespace } = request.header;

@@ -37,7 +37,7 @@ export interface SessionReport {
   online(broker: BrokerAddress, clientId: string): void;
   offline(broker: BrokerAddress, reason: string): void;
   attemptFailed(broker: BrokerAddress, reason: string): void;
-  answered(namespace: string): void;
+  answered(answer: MerossMessage): void;
   command(request: MerossMessage, reply: MerossMessage, replyTopic: string): void;
 }
 
@@ -204,7 +204,7 @@ export class BrokerSession {
     } else {
       return;
     }
-    this.options.report.answered(namespace);
+    this.options.report.answered(message);
   }
 
   private later(delayMs: number, action: () => void): void {

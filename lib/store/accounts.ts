@@ -8,6 +8,7 @@ import {
   ALL_DEVICES_SUBSCRIBE,
   devicePublishTopic,
   deviceSubscribeTopic,
+  MEROSS_LAN_REPLY_TOPIC,
 } from "../meross/topics.ts";
 import { PBKDF2_ITERATIONS } from "./hash.ts";
 
@@ -175,9 +176,10 @@ function checkLogin(name: string, password: string): { username: string; passwor
 
 /**
  * Least privilege per kind. A device reads only its own command topic and writes only its own
- * publish topic plus the controllers' reply topics (it answers each request on the request's
- * `from`, which is a controller reply topic). Nobody but controllers and the agent can command a
- * device.
+ * publish topic plus the reply topics of the controllers we support (it answers each request on
+ * the request's `from`): our scripts' `/app/…/subscribe` and Home Assistant's fixed
+ * `/appliance/meross_lan/publish`. Controllers already read the latter through
+ * `/appliance/+/publish`. Nobody but controllers and the agent can command a device.
  */
 export function aclRules(account: Pick<Account, "kind" | "uuid">): AclRule[] {
   switch (account.kind) {
@@ -187,6 +189,7 @@ export function aclRules(account: Pick<Account, "kind" | "uuid">): AclRule[] {
         { topic: deviceSubscribeTopic(uuid), access: READ_AND_SUBSCRIBE },
         { topic: devicePublishTopic(uuid), access: ACCESS_WRITE },
         { topic: ALL_CONTROLLER_REPLIES, access: ACCESS_WRITE },
+        { topic: MEROSS_LAN_REPLY_TOPIC, access: ACCESS_WRITE },
       ];
     }
     case "controller":

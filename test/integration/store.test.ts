@@ -246,6 +246,7 @@ describe("upsertAccount", () => {
     expect(await aclTopics(lamp.username, ACCESS_WRITE)).toEqual([
       "/app/+/subscribe",
       `/appliance/${lamp.uuid}/publish`,
+      "/appliance/meross_lan/publish",
     ]);
   });
 

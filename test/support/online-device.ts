@@ -105,7 +105,13 @@ export async function startOnlineDevice(options: {
     timing: options.timing ?? FAST_SESSION_TIMING,
   });
   const events: SimulatorEventRecord[] = [];
-  for (const event of ["mqtt-connected", "mqtt-disconnected", "mqtt-error", "session-answered"] as const) {
+  for (const event of [
+    "mqtt-connected",
+    "mqtt-disconnected",
+    "mqtt-error",
+    "session-answered",
+    "command",
+  ] as const) {
     device.events.on(event, (detail: unknown) => events.push({ at: Date.now(), event, detail }));
   }
   try {

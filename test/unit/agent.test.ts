@@ -233,6 +233,26 @@ describe("SessionResponder", () => {
     expect(events(handle(responder, stray))).toEqual([]);
   });
 
+  it("passes over devices' replies to Home Assistant's meross_lan with one info line, never a warning", () => {
+    const responder = new SessionResponder({ key: KEY, timezone: ZONE });
+    const reply = buildReply(deviceMessage("GET", Namespace.SystemAll, {}), {
+      key: KEY,
+      from: PUBLISH,
+      now: NOW,
+    });
+    // Even one that looks like a session message: it answers meross_lan, not the cloud.
+    const clock = deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } });
+    const topic = "/appliance/meross_lan/publish";
+    expect(handle(responder, reply, NOW, topic)).toEqual({
+      log: [{ level: "info", event: "meross-lan-seen", topic }],
+      replies: [],
+    });
+    for (const message of [reply, clock, Buffer.from("not json")]) {
+      expect(handle(responder, message, NOW, topic)).toEqual({ log: [], replies: [] });
+    }
+    expect(events(handle(responder, clock))).toEqual(["device-seen", "clock-answered", "time-zone-sent"]);
+  });
+
   it("turns a rejected message into one warning and no reply", () => {
     const responder = new SessionResponder({ key: KEY, timezone: ZONE, maxMessageBytes: 10 });
     const response = handle(responder, Buffer.from("01234567890"));

@@ -149,6 +149,9 @@ describe("aclRules (least privilege)", () => {
   it("a device writes only its own publish topic and controller reply topics", () => {
     expect(allowed(deviceRules, `/appliance/${UUID_A}/publish`, ACCESS_WRITE)).toBe(true);
     expect(allowed(deviceRules, "/app/1234-homeassistant/subscribe", ACCESS_WRITE)).toBe(true);
+    expect(allowed(deviceRules, "/appliance/meross_lan/publish", ACCESS_WRITE)).toBe(true);
+    expect(allowed(deviceRules, "/appliance/meross_lan/publish", ACCESS_READ | ACCESS_SUBSCRIBE)).toBe(false);
+    expect(allowed(deviceRules, "/appliance/someone_else/publish", ACCESS_WRITE)).toBe(false);
     expect(allowed(deviceRules, `/appliance/${UUID_A}/subscribe`, ACCESS_WRITE)).toBe(false);
     expect(allowed(deviceRules, `/appliance/${UUID_B}/subscribe`, ACCESS_WRITE)).toBe(false);
     expect(allowed(deviceRules, `/appliance/${UUID_B}/publish`, ACCESS_WRITE)).toBe(false);
@@ -165,6 +168,7 @@ describe("aclRules (least privilege)", () => {
     const rules = aclRules({ kind: "controller" });
     expect(allowed(rules, `/appliance/${UUID_B}/publish`, ACCESS_READ | ACCESS_SUBSCRIBE)).toBe(true);
     expect(allowed(rules, "/app/0-ha/subscribe", ACCESS_SUBSCRIBE)).toBe(true);
+    expect(allowed(rules, "/appliance/meross_lan/publish", ACCESS_READ)).toBe(true);
     expect(allowed(rules, `/appliance/${UUID_B}/subscribe`, ACCESS_WRITE)).toBe(true);
     expect(allowed(rules, `/appliance/${UUID_B}/publish`, ACCESS_WRITE)).toBe(false);
     expect(allowed(rules, `/appliance/${UUID_B}/subscribe`, ACCESS_READ)).toBe(false);

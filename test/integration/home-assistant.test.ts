@@ -1,0 +1,206 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { SessionAgent } from "../../lib/agent/agent.ts";
+import { SERVICE_ACCOUNT_NAME } from "../../lib/config/stack.ts";
+import type { Header } from "../../lib/meross/envelope.ts";
+import { Namespace } from "../../lib/meross/messages/index.ts";
+import { isSignatureValid } from "../../lib/meross/sign.ts";
+import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
+import { makeTestPki, type TestPki } from "../support/certs.ts";
+import {
+  MEROSS_LAN_FROM,
+  MEROSS_LAN_TIMEOUT_MS,
+  type MerossLanController,
+  merossLanWantsTimeFix,
+  startMerossLan,
+} from "../support/meross-lan.ts";
+import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
+import { FAST_SESSION_TIMING, type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
+import { startTestAgent } from "../support/session-agent.ts";
+import { waitFor } from "../support/wait.ts";
+
+/**
+ * Home Assistant's meross_lan on the mysql variant, as its traffic really is (test/support/meross-lan.ts),
+ * against Debian's Mosquitto with the go-auth plugin (or its stand-in), MariaDB, the kit's rendered
+ * config and the kit's ACL rows: a controller login, a device login, and the agent's.
+ */
+
+const HOST = "127.0.0.1";
+const KEY = "home-assistant-test-device-key";
+const USER_ID = "4242";
+/** Its MAC is the last 12 digits, as on real devices. */
+const UUID = "2307065833780651200148e1e9cf4534";
+const MAC = "48:e1:e9:cf:45:34";
+/** A zone whose tzdata has no negative DST and lies east of UTC (see merossLanWantsTimeFix). */
+const TIMEZONE = "Europe/Berlin";
+const CONTROLLER = controllerAccount("homeassistant", "home-assistant-controller-password");
+const AGENT = serviceAccount(SERVICE_ACCOUNT_NAME, "session-agent-password-for-tests");
+/** Past the moment a device that got no Clock/Bind answers hangs up. */
+const SURVIVE_MS = (FAST_SESSION_TIMING.sessionTimeoutMs ?? 3_000) + 1_500;
+
+let pki: TestPki;
+let variant: MysqlVariant;
+const running: { stop(): Promise<unknown> }[] = [];
+
+async function merossLan(): Promise<MerossLanController> {
+  const controller = await startMerossLan({
+    brokerUrl: variant.broker.url,
+    ca: pki.caPem,
+    username: CONTROLLER.username,
+    password: CONTROLLER.password,
+    key: KEY,
+  });
+  running.push(controller);
+  return controller;
+}
+
+async function agent(): Promise<SessionAgent> {
+  const started = await startTestAgent({
+    broker: variant.broker,
+    pki,
+    key: KEY,
+    userId: USER_ID,
+    account: AGENT,
+    timezone: TIMEZONE,
+  });
+  running.push(started);
+  return started;
+}
+
+/** The plug as provisioning leaves it, demanding Clock and Bind answers as newer firmware does. */
+async function plug(): Promise<OnlineDevice> {
+  const online = await startOnlineDevice({
+    broker: variant.broker,
+    key: KEY,
+    userId: USER_ID,
+    ca: pki.caPem,
+    uuid: UUID,
+    requireSessionAnswers: true,
+  });
+  running.push(online.device);
+  return online;
+}
+
+/** What the device took as answers to its session messages, by namespace. */
+interface SeenAnswer {
+  at: number;
+  header: Header;
+  payload: Record<string, unknown>;
+}
+
+function answersSeen(online: OnlineDevice, namespace: string): SeenAnswer[] {
+  return online.events
+    .filter((entry) => entry.event === "session-answered")
+    .map((entry) => ({
+      at: entry.at,
+      ...(entry.detail as { namespace: string; header: Header; payload: Record<string, unknown> }),
+    }))
+    .filter((answer) => answer.namespace === namespace);
+}
+
+beforeAll(async () => {
+  pki = await makeTestPki({ host: HOST });
+  variant = await startMysqlVariant(pki, [
+    deviceAccount({ name: "plug", mac: MAC, uuid: UUID }, KEY, USER_ID),
+    CONTROLLER,
+    AGENT,
+  ]);
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((client) => client.stop()));
+});
+
+afterAll(async () => {
+  await variant?.stop();
+  await pki?.cleanup();
+});
+
+describe("Home Assistant's meross_lan over MQTT on the mysql variant", () => {
+  it("discovers a device: its subscription is granted, and Ability and All are answered within 5 s on its reply topic", async () => {
+    const ha = await merossLan();
+    expect(ha.granted, "SUBACK for /appliance/+/publish (128 = refused)").toEqual([0]);
+    const online = await plug();
+
+    // Discovery starts from the first message meross_lan sees from an unknown device.
+    await waitFor("meross_lan to hear the device", () =>
+      ha.received.some((entry) => entry.deviceId === UUID),
+    );
+    for (const [namespace, key] of [
+      [Namespace.SystemAbility, "ability"],
+      [Namespace.SystemAll, "all"],
+    ] as const) {
+      const started = Date.now();
+      const reply = await ha.request(UUID, "GET", namespace, {});
+      expect(reply, `GET ${namespace} answered within ${MEROSS_LAN_TIMEOUT_MS} ms`).toBeDefined();
+      expect(Date.now() - started).toBeLessThan(MEROSS_LAN_TIMEOUT_MS);
+      expect(reply?.header).toMatchObject({
+        method: "GETACK",
+        namespace,
+        from: `/appliance/${UUID}/publish`,
+      });
+      expect(isSignatureValid(reply?.header as Header, KEY), "signed with the hub key (get_replykey)").toBe(
+        true,
+      );
+      expect(reply?.payload[key]).toBeTypeOf("object");
+      const heard = ha.received.find((entry) => entry.message.header.messageId === reply?.header.messageId);
+      expect(heard).toMatchObject({ topic: MEROSS_LAN_FROM, deviceId: UUID });
+    }
+
+    // meross_lan alone keeps the device online: its Clock/Bind/ConsumptionConfig answers get through.
+    await sleep(SURVIVE_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+    expect(online.device.state.session).toEqual({ clock: true, bind: true, consumptionConfig: true });
+  });
+
+  it("with the agent also connected, every answer the device gets agrees, and only the agent sets the zone", async () => {
+    await agent();
+    const ha = await merossLan();
+    const online = await plug();
+
+    const namespaces = [Namespace.SystemClock, Namespace.ControlBind, Namespace.ControlConsumptionConfig];
+    await waitFor("two answers to each session message", () =>
+      namespaces.every((namespace) => answersSeen(online, namespace).length >= 2),
+    );
+    await waitFor("the zone to be set", () => online.device.state.timezone === TIMEZONE);
+    await sleep(SURVIVE_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+
+    const clocks = answersSeen(online, Namespace.SystemClock);
+    const times = clocks.map((answer) => (answer.payload.clock as { timestamp: number }).timestamp);
+    expect(Math.max(...times) - Math.min(...times), "clock answers agree to the second").toBeLessThanOrEqual(
+      1,
+    );
+    for (const [index, answer] of clocks.entries()) {
+      expect(Math.abs((times[index] ?? 0) - answer.at / 1000), "each is the time it arrived").toBeLessThan(2);
+    }
+    for (const namespace of namespaces) {
+      const answers = answersSeen(online, namespace);
+      expect(
+        answers.every((answer) => isSignatureValid(answer.header, KEY)),
+        `${namespace} signed with the key`,
+      ).toBe(true);
+    }
+    const binds = answersSeen(online, Namespace.ControlBind);
+    expect(new Set(binds.map((answer) => answer.header.messageId)).size, "both ACK the same Bind").toBe(1);
+    expect(binds.every((answer) => answer.header.method === "SETACK")).toBe(true);
+    const configs = answersSeen(online, Namespace.ControlConsumptionConfig).map((answer) => answer.payload);
+    expect(configs.every((payload) => JSON.stringify(payload) === JSON.stringify(configs[0]))).toBe(true);
+
+    // The zone: the agent sent it once; meross_lan, checking the rules as it does each day, keeps them.
+    const timeSets = online.events.filter(
+      (entry) =>
+        entry.event === "command" &&
+        (entry.detail as { namespace: string }).namespace === Namespace.SystemTime,
+    );
+    expect(timeSets).toHaveLength(1);
+    const all = await ha.request(UUID, "GET", Namespace.SystemAll, {});
+    if (!all) throw new Error("no System.All reply within 5 s");
+    const { time } = (all.payload.all as { system: { time: { timezone: string; timeRule: number[][] } } })
+      .system;
+    expect(time.timezone).toBe(TIMEZONE);
+    expect(merossLanWantsTimeFix(time, all.header.timestamp), "meross_lan would re-send DST rules").toBe(
+      false,
+    );
+  });
+});
