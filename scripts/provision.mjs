@@ -9,7 +9,7 @@ const options = await import("../lib/provision/options.ts");
 const { UsageError, unknownFlagError, validateFlags } = await import("../lib/cli/flags.ts");
 const { EXIT, exitCodeFor } = await import("../lib/cli/exit-codes.ts");
 const { EXIT_CODE_HELP } = await import("../lib/provision/exit-codes.ts");
-const { provisionDevice, readDeviceInfo } = await import("../lib/provision/provision.ts");
+const { currentLoginBasis, provisionDevice, readDeviceInfo } = await import("../lib/provision/provision.ts");
 const { checkIdentity } = await import("../lib/provision/setup.ts");
 const { SetupStepError } = await import("../lib/provision/steps.ts");
 const { failureAdvice } = await import("../lib/provision/advice.ts");
@@ -24,8 +24,9 @@ const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 const COMMON_HELP = `Device:
   --ip <address>          the device's address, host or host:port (default 10.10.10.1, where a
                           device in pairing mode answers; a simulated device prints its own)
-  --current-key <key>     the key the device signs with now, when it is not the one being set
-                          (a device set up before; pairing-mode devices do not check it)
+  --current-key <key>     the key the device signs with now, when it is not the one being set: any
+                          value it may hold, the Meross app's 32-hex cloud key, "meross" (BS2 and
+                          meross_lan), or '' (empty). Pairing-mode devices do not check it
   --mac <mac>             only go on if the device has this MAC address
   --uuid <uuid>           only go on if the device has this uuid
 
@@ -36,7 +37,10 @@ Stack (run inside the project after \`pulumi up\`; flags override the stack's ou
                           used; one is used twice). Default: the stack's first brokerUrls entry
                           (its brokerHost), for both gateways
   --user <id>             numeric user id (default: the stack's userId)
-  --key <key>             the device key (default: the stack's deviceKey)
+  --key <key>             the device key (default: the stack's deviceKey). A key this kit sets must
+                          be 16+ printable characters without spaces: it signs every command to the
+                          device and md5(mac + key) is its broker password, so anyone on your LAN who
+                          guesses it controls the plug; "meross" or a short word is guessed at once
 
   --json                  print the result as JSON on stdout (progress still goes to stderr)
   --help                  this text`;
@@ -69,7 +73,7 @@ ${COMMON_HELP}
 
 ${EXIT_CODE_HELP}`;
 
-const SETUP_HELP = `Usage: zx scripts/provision.mjs setup --wifi-ssid <ssid> --wifi-pass <password> [flags]
+const SETUP_HELP = `Usage: zx scripts/provision.mjs setup --wifi-ssid <ssid> [--wifi-pass <password>] [flags]
 
 Steps (protocol §6): read the device (System.All, System.Ability) → exchange encryption keys when it
 lists Encrypt.ECDHE → look up your network in its Wi-Fi scan → optionally set its clock → on the
@@ -81,11 +85,13 @@ fix the cause and run the same command again.
 
 Wi-Fi (the device only has 2.4 GHz):
   --wifi-ssid <ssid>      network to join (1-32 bytes)
-  --wifi-pass <password>  its password (8-64 characters)
-  --wifi-bssid <mac>      \\
-  --wifi-channel <1-13>    | normally read from the device's own scan of <ssid>; give them to
-  --wifi-encryption <n>    | override it (encryption: 0-8 or a name such as WPA2PSK; cipher: 0-4
-  --wifi-cipher <n>       /  or a name such as AES)
+  --wifi-pass <password>  its WPA password: 8-63 printable ASCII characters, or exactly 64 hex
+                          digits (the raw key); no control characters. Leave it out for an open
+                          network (no password): it is then sent as open (encryption 0, cipher 0)
+  --wifi-bssid <mac>      \\  normally read from the device's own scan of the network; give them
+  --wifi-channel <1-13>    | to override it (encryption: 0-8 or a name such as WPA2PSK; cipher:
+  --wifi-encryption <n>    | 0-4 or a name such as AES). --wifi-bssid without --wifi-ssid names
+  --wifi-cipher <n>       /  the access point alone: its SSID comes from the scan (none if hidden)
   --no-wifi               re-point a device that is already on your network (--ip its LAN address,
                           --current-key its key): send only Config.Key, then restart it by hand
 
@@ -172,12 +178,7 @@ async function info(args) {
           userId,
           basis: `user id ${userId} and ${flags.key ? "--key" : "the stack's deviceKey"} (what setup sets)`,
         }
-      : {
-          key: signingKey,
-          userId: found.systemAll.userId || "0",
-          basis:
-            "its current user id and the key it was signed with (pass --key and --user, or run in the project)",
-        };
+      : currentLoginBasis(found.systemAll, signingKey);
   const description = describeDevice(found.systemAll, {
     credentials,
     showPassword: flags["show-password"],

@@ -28,7 +28,8 @@ Flags:
   --help                       this text
 
 Simulated Wi-Fi: "${SIMULATED_HOME_NETWORK.ssid}" with passphrase "${SIMULATED_HOME_NETWORK.password}"; any other SSID
-counts as a hidden network in range that accepts any 8-64 character passphrase.`;
+counts as a hidden network in range: open when no password is sent, else any WPA passphrase (8-63
+printable ASCII characters or 64 hex digits) joins it. "Cafe Guest" is an open network in its scan.`;
 
 /** @param {string} message @returns {never} */
 function usage(message) {
@@ -122,10 +123,10 @@ events.on("http-request", (exchange) => {
   );
 });
 events.on("wifi-configured", (wifi) =>
-  log("wifi-configured", `${wifi.ssid} via ${wifi.namespace}; rebooting`),
+  log("wifi-configured", `${wifi.ssid ?? wifi.bssid} via ${wifi.namespace}; rebooting`),
 );
-events.on("wifi-failed", ({ ssid, reason }) =>
-  log("wifi-failed", `${ssid}: ${reason}; back in pairing mode`),
+events.on("wifi-failed", ({ network, reason }) =>
+  log("wifi-failed", `${network}: ${reason}; back in pairing mode`),
 );
 events.on("mqtt-connected", (event) =>
   log("mqtt-connected", `${broker(event.broker)} as ${event.clientId} (user ${event.username})`),
@@ -137,6 +138,9 @@ events.on("mqtt-error", (event) =>
   log("mqtt-error", `${event.broker ? `${broker(event.broker)}: ` : ""}${event.reason}`),
 );
 events.on("session-answered", ({ namespace }) => log("session-answered", namespace));
+events.on("request-refused", ({ method, namespace, reason }) =>
+  log("request-refused", `${method} ${namespace} -> ERROR 5000: ${reason}`),
+);
 events.on("command", (command) =>
   log(
     "command",

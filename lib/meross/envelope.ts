@@ -106,7 +106,7 @@ export class DeviceError extends Error {
   readonly code: number | string;
   readonly detail: string;
   constructor(namespace: string, code: number | string, detail: string) {
-    super(`the device refused ${namespace}: ${detail} (error ${code})`);
+    super(`the device refused ${namespace}: ${detail || "no reason given"} (error ${code})`);
     this.name = "DeviceError";
     this.code = code;
     this.detail = detail;
@@ -152,8 +152,20 @@ export function parseMessage(input: string | Buffer | unknown): MerossMessage {
 }
 
 const errorPayloadSchema = z.object({
-  error: z.object({ code: z.union([z.number(), z.string()]), detail: z.string().optional() }).loose(),
+  error: z.object({ code: z.union([z.number(), z.string()]).optional() }).loose(),
 });
+
+/**
+ * The text a device put beside its error code, from whichever field it used: real firmware sends
+ * `detail` ("sign error", §2.5) or nothing (`{"code":5000}`), meross_lan's emulator `message`.
+ */
+export function deviceErrorText(error: Record<string, unknown>): string {
+  for (const field of ["detail", "message", "msg", "info", "description", "reason"]) {
+    const value = error[field];
+    if (typeof value === "string" && value.trim() !== "") return value.trim();
+  }
+  return "";
+}
 
 /**
  * Checks that `reply` answers `request`: same messageId, the paired method, and not an ERROR.
@@ -163,9 +175,9 @@ export function checkReply(request: MerossMessage, reply: MerossMessage, key?: s
   const { namespace } = request.header;
   if (reply.header.method === "ERROR") {
     const error = errorPayloadSchema.safeParse(reply.payload);
-    const code = error.success ? error.data.error.code : "unknown";
+    const code = (error.success ? error.data.error.code : undefined) ?? "unknown";
     if (Number(code) === WRONG_KEY_CODE) throw new WrongKeyError(namespace);
-    throw new DeviceError(namespace, code, error.success ? (error.data.error.detail ?? "") : "no detail");
+    throw new DeviceError(namespace, code, error.success ? deviceErrorText(error.data.error) : "");
   }
   const expected = replyMethodFor(request.header.method as RequestMethod);
   if (reply.header.method !== expected) {

@@ -39,24 +39,43 @@ export const userIdSchema = z.union([
     .regex(/^\d{1,20}$/, "must be a number of 1 to 20 digits, such as 0 or 1234"),
 ]);
 
-/** The shared key the device signs with. Empty is the factory state; quotes and spaces would break hand-typed commands. */
+/**
+ * The key a device signs with now: anything it may already hold. Factory devices have none (""), BS2
+ * and meross_lan default to "meross", the Meross app sets the account's 32-hex cloud key. Printable
+ * ASCII without spaces only because a key is typed on command lines.
+ */
 export const deviceKeySchema = z
   .string()
   .max(64, "must be at most 64 characters")
   .regex(/^[\x21-\x7e]*$/, "must be printable ASCII without spaces");
 
-/** A key we set on devices ourselves: long enough that nobody on the LAN can guess it. */
-export const newDeviceKeySchema = deviceKeySchema.min(16, "must be at least 16 characters");
+export const NEW_KEY_MIN_LENGTH = 16;
+
+/**
+ * A key we set on devices ourselves. It is the only secret between a device and anyone on the LAN:
+ * it signs every command over HTTP and MQTT, and md5(mac + key) is the device's broker password, so
+ * with 16 random-looking characters nobody can guess it or brute-force it from a sniffed signature.
+ */
+export const newDeviceKeySchema = deviceKeySchema.min(
+  NEW_KEY_MIN_LENGTH,
+  `must be at least ${NEW_KEY_MIN_LENGTH} characters (it signs every command and makes the device's broker password)`,
+);
 
 export const ssidSchema = z.string().refine((ssid) => {
   const bytes = Buffer.byteLength(ssid, "utf8");
   return bytes >= 1 && bytes <= 32;
 }, "must be 1 to 32 bytes long (Wi-Fi limit)");
 
-export const wifiPasswordSchema = z.string().refine((password) => {
-  const bytes = Buffer.byteLength(password, "utf8");
-  return bytes >= 8 && bytes <= 64;
-}, "must be 8 to 64 characters long (WPA2 limit)");
+/**
+ * A WPA/WPA2-PSK secret (IEEE 802.11i): a passphrase of 8 to 63 printable ASCII characters, or the
+ * 256-bit key itself as exactly 64 hex digits. Anything else cannot join a WPA network.
+ */
+export const wifiPasswordSchema = z
+  .string()
+  .refine(
+    (password) => /^[\x20-\x7e]{8,63}$/.test(password) || /^[0-9a-f]{64}$/i.test(password),
+    "must be 8 to 63 printable ASCII characters (no control characters), or exactly 64 hex digits (WPA)",
+  );
 
 const HOSTNAME_PATTERN =
   /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;

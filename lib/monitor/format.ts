@@ -1,4 +1,4 @@
-import { headerSchema } from "../meross/envelope.ts";
+import { deviceErrorText, headerSchema } from "../meross/envelope.ts";
 import { Namespace } from "../meross/messages/index.ts";
 import { deviceTopicDirection, uuidFromDeviceTopic } from "../meross/topics.ts";
 
@@ -95,7 +95,8 @@ export function summarizePayload(
 ): string {
   const error = asRecord(payload.error);
   if (method === "ERROR" || error) {
-    return `error ${String(error?.code ?? "?")}${error?.detail ? ` ${String(error.detail)}` : ""}`;
+    const text = error ? deviceErrorText(error) : "";
+    return `error ${String(error?.code ?? "?")}${text ? ` ${text}` : ""}`;
   }
   if (Object.keys(payload).length === 0) return method.endsWith("ACK") ? "ok" : "{}";
   const summary = (() => {

@@ -20,7 +20,7 @@ import {
   uuidSchema,
   wifiPasswordSchema,
 } from "../meross/identifiers.ts";
-import { WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages/index.ts";
+import { isOpenEncryption, WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages/index.ts";
 import type { MysqlSettings, StackOutputs } from "../stack/outputs.ts";
 import type { SecretOrigin } from "../store/accounts.ts";
 
@@ -214,19 +214,27 @@ export const setupFlagsSchema = z
       }
       return;
     }
-    if (flags["wifi-ssid"] === undefined) {
+    if (flags["wifi-ssid"] === undefined && flags["wifi-bssid"] === undefined) {
       ctx.addIssue({
         code: "custom",
         path: ["wifi-ssid"],
         message:
-          "is required: the 2.4 GHz network the device should join (or --no-wifi for a device already on it)",
+          "is required: the 2.4 GHz network the device should join (or --wifi-bssid, or --no-wifi for a device already on it)",
       });
     }
-    if (flags["wifi-pass"] === undefined) {
+    const encryption = flags["wifi-encryption"];
+    if (flags["wifi-pass"] === undefined && encryption !== undefined && !isOpenEncryption(encryption)) {
       ctx.addIssue({
         code: "custom",
         path: ["wifi-pass"],
-        message: "is required: that network's password (8 to 64 characters)",
+        message: `is required with --wifi-encryption ${encryption}; leave both out for an open network`,
+      });
+    }
+    if (flags["wifi-pass"] !== undefined && isOpenEncryption(encryption)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["wifi-pass"],
+        message: "is for a secured network, but --wifi-encryption says it is open (0); drop one of them",
       });
     }
   });
@@ -302,15 +310,17 @@ export async function resolveSetupSettings(
     );
   }
   const caPem = flags.ca !== undefined ? await readCaFile(flags.ca) : outputs?.caCertificatePem;
+  const open = flags["wifi-pass"] === undefined;
   const wifi: WifiNetwork | undefined =
-    flags.wifi && flags["wifi-ssid"] !== undefined && flags["wifi-pass"] !== undefined
+    flags.wifi && (flags["wifi-ssid"] !== undefined || flags["wifi-bssid"] !== undefined)
       ? withoutUndefined({
           ssid: flags["wifi-ssid"],
-          password: flags["wifi-pass"],
+          // No password: an open network, sent as Custom-Meross-Pairer does (empty, OPEN/NONE).
+          password: flags["wifi-pass"] ?? "",
           bssid: flags["wifi-bssid"],
           channel: flags["wifi-channel"],
-          encryption: flags["wifi-encryption"],
-          cipher: flags["wifi-cipher"],
+          encryption: flags["wifi-encryption"] ?? (open ? WifiEncryption.OPEN : undefined),
+          cipher: flags["wifi-cipher"] ?? (open ? WifiCipher.NONE : undefined),
         })
       : undefined;
   return {

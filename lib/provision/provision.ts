@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
+import { UsageError } from "../cli/flags.ts";
 import { DeviceClient } from "../meross/device-client.ts";
+import { userIdSchema } from "../meross/identifiers.ts";
 import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages/index.ts";
 import { recordStackDevice } from "../stack/devices.ts";
 import type { PulumiRunner } from "../stack/pulumi-cli.ts";
@@ -99,6 +101,26 @@ async function watchDevice(settings: SetupSettings, device: SystemAllSummary, co
   } finally {
     if (conn && login) await revokeAccount(conn, login.username).catch(() => undefined);
   }
+}
+
+/**
+ * The MQTT login a device has now, from its own user id and the key it signs with: what `info` shows
+ * when neither the stack nor --user/--key say what setup would set. A user id that is not a number
+ * (meross_lan traces anonymise it as "@0") cannot make a password.
+ */
+export function currentLoginBasis(systemAll: SystemAllSummary, signingKey: string) {
+  const userId = systemAll.userId || "0";
+  if (!userIdSchema.safeParse(userId).success) {
+    throw new UsageError(
+      `the device reports user id ${JSON.stringify(userId)}, which is not a number, so its MQTT login cannot be computed: pass --user <id> and --key <key>`,
+    );
+  }
+  return {
+    key: signingKey,
+    userId,
+    basis:
+      "its current user id and the key it was signed with (pass --key and --user, or run in the project)",
+  };
 }
 
 export interface DeviceInfo {

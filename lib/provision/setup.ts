@@ -1,3 +1,4 @@
+import { UsageError } from "../cli/flags.ts";
 import { deviceNameSchema } from "../config/stack.ts";
 import type { ExitCategory } from "../exit-category.ts";
 import { type BrokerAddress, formatBroker } from "../meross/broker-url.ts";
@@ -5,8 +6,10 @@ import { DeviceError, ProtocolError, WrongKeyError } from "../meross/envelope.ts
 import { withoutUndefined } from "../meross/fields.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import {
+  isOpenEncryption,
   type KeySettings,
   Namespace,
+  networkLabel,
   type SystemAllSummary,
   type WifiAccessPoint,
   type WifiNetwork,
@@ -41,7 +44,7 @@ export type SetupStepId =
 
 export interface SetupPlanOptions {
   authMode: SetupSettings["authMode"];
-  wifi?: { ssid: string };
+  wifi?: Pick<WifiNetwork, "ssid" | "bssid">;
   scanWifi: boolean;
   timezone?: string;
   recordInStack: boolean;
@@ -68,7 +71,7 @@ export function planSetup(options: SetupPlanOptions): PlannedStep<SetupStepId>[]
     options.wifi !== undefined &&
       options.scanWifi && {
         id: "scan-wifi",
-        title: `Look for "${options.wifi.ssid}" in its Wi-Fi scan (Config.WifiList)`,
+        title: `Look for ${networkLabel(options.wifi)} in its Wi-Fi scan (Config.WifiList)`,
       },
     options.timezone !== undefined && {
       id: "set-time",
@@ -82,7 +85,7 @@ export function planSetup(options: SetupPlanOptions): PlannedStep<SetupStepId>[]
     { id: "set-key", title: `Point it at the broker ${brokers} (Config.Key)` },
     options.wifi !== undefined && {
       id: "set-wifi",
-      title: `Send it the Wi-Fi settings for "${options.wifi.ssid}" (Config.WifiX or Config.Wifi)`,
+      title: `Send it the Wi-Fi settings for ${networkLabel(options.wifi)} (Config.WifiX or Config.Wifi)`,
     },
     options.wait && { id: "wait-online", title: "Wait for it to connect to the broker and publish" },
   ];
@@ -132,11 +135,35 @@ export function defaultDeviceName(device: Pick<SystemAllSummary, "type" | "macAd
   return deviceNameSchema.parse(`${type}-${suffix}`);
 }
 
-/** The access point to use for `ssid`: the strongest one the device saw, if any. */
-export function pickAccessPoint(accessPoints: WifiAccessPoint[], ssid: string): WifiAccessPoint | undefined {
+/** The access point the user means: by SSID the strongest one the device saw, else the one with that BSSID. */
+export function pickAccessPoint(
+  accessPoints: WifiAccessPoint[],
+  network: Pick<WifiNetwork, "ssid" | "bssid">,
+): WifiAccessPoint | undefined {
+  const bssid = network.bssid?.toLowerCase().replaceAll("-", ":");
   return accessPoints
-    .filter((accessPoint) => accessPoint.ssid === ssid)
+    .filter((accessPoint) =>
+      network.ssid !== undefined
+        ? accessPoint.ssid === network.ssid
+        : accessPoint.bssid.toLowerCase().replaceAll("-", ":") === bssid,
+    )
     .sort((a, b) => (b.signal ?? 0) - (a.signal ?? 0))[0];
+}
+
+/** The scan says whether the network is open; a password that does not fit it is refused before anything is sent. */
+function checkSecurityAgainstScan(network: WifiNetwork, accessPoint: WifiAccessPoint): void {
+  if (accessPoint.encryption === undefined) return;
+  const open = isOpenEncryption(accessPoint.encryption);
+  if (open && network.password !== "") {
+    throw new UsageError(
+      `${networkLabel(network)} is an open network in the device's scan (encryption 0): drop --wifi-pass`,
+    );
+  }
+  if (!open && network.password === "") {
+    throw new UsageError(
+      `${networkLabel(network)} is secured in the device's scan (encryption ${accessPoint.encryption}): give its password with --wifi-pass`,
+    );
+  }
 }
 
 /** The device at the address is not the one --mac/--uuid names. */
@@ -181,7 +208,7 @@ export async function runSetup(
   const plan = planSetup({
     authMode: settings.authMode,
     ...(settings.wifi ? { wifi: settings.wifi } : {}),
-    scanWifi: !settings.wifiDetailsGiven,
+    scanWifi: !settings.wifiDetailsGiven || settings.wifi?.ssid === undefined,
     ...(settings.timezone ? { timezone: settings.timezone } : {}),
     recordInStack: settings.recordInStack,
     brokers: settings.brokers,
@@ -250,15 +277,23 @@ export async function runSetup(
           }
           throw error;
         }
-        const accessPoint = pickAccessPoint(accessPoints, wifi.ssid);
+        const accessPoint = pickAccessPoint(accessPoints, wifi);
         if (!accessPoint) {
           return new StepSkipped(
-            `it does not see "${wifi.ssid}" (hidden, out of range, or 5 GHz only?); sending the SSID and password only`,
+            `it does not see ${networkLabel(wifi)} (hidden, out of range, or 5 GHz only?); sending the settings as given`,
           );
         }
-        const { bssid, channel, encryption, cipher } = accessPoint;
-        wifi = { ...wifi, bssid, ...withoutUndefined({ channel, encryption, cipher }) };
-        return `found: bssid ${bssid}, channel ${channel ?? "?"}, encryption ${encryption ?? "?"}, cipher ${cipher ?? "?"}`;
+        checkSecurityAgainstScan(wifi, accessPoint);
+        const { ssid, bssid, channel, encryption, cipher } = accessPoint;
+        // A BSSID alone gets the SSID the scan shows for it, unless the network hides it; details
+        // the user typed win over the scan.
+        const scanned = {
+          ...(ssid === "" ? {} : { ssid }),
+          bssid,
+          ...withoutUndefined({ channel, encryption, cipher }),
+        };
+        wifi = settings.wifiDetailsGiven ? { ...scanned, ...wifi } : { ...wifi, ...scanned };
+        return `found: ${ssid ? `"${ssid}" ` : ""}bssid ${bssid}, channel ${channel ?? "?"}, encryption ${encryption ?? "?"}, cipher ${cipher ?? "?"}`;
       },
       "set-time": async () => {
         await device.setTime(settings.timezone as string);
@@ -288,7 +323,7 @@ export async function runSetup(
         wifiNamespace = wifix ? Namespace.ConfigWifiX : Namespace.ConfigWifi;
         await device.setWifi(wifi as WifiNetwork, wifix ? { wifix: { type, uuid, macAddress } } : {});
         services.onHandOff?.(
-          `The device now restarts and joins "${(wifi as WifiNetwork).ssid}"; its Meross_* network disappears. ` +
+          `The device now restarts and joins ${networkLabel(wifi as WifiNetwork)}; its Meross_* network disappears. ` +
             "Reconnect this computer to your normal network.",
         );
         return `sent as ${wifiNamespace}`;

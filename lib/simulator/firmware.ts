@@ -68,10 +68,19 @@ export interface FirmwareHooks {
   /** Wi-Fi SETACK has been sent: the device reboots onto that network. */
   onWifiConfigured(wifi: ConfiguredWifi): void;
   onToggled(changed: ToggleState[], request: MerossMessage): void;
+  /** A request answered with ERROR 5000; the reason is the simulator's, the device sends none. */
+  onRefused(request: MerossMessage, reason: string): void;
 }
 
-/** The ERROR the ML emulator gives for a namespace it lacks; real firmware documents only 5001 (protocol §2.5). */
-const UNSUPPORTED_CODE = -1;
+/**
+ * What real firmware answers to a request it cannot carry out: `{"error":{"code":5000}}`, no detail
+ * (meross_lan `emulator_traces`: msh300, ms130 and smoke-alarm hubs answering namespaces they list
+ * but do not serve). Whether firmware sends 5000 or resets the connection for a namespace it does
+ * not list at all, or for a malformed payload, is not documented; the traces show both for unlisted
+ * namespaces. The simulator answers 5000 for both, never a code of its own (ML's emulator uses -1,
+ * which no device sends).
+ */
+const REQUEST_FAILED_CODE = 5000;
 
 /** The device's answer to one request, whichever transport carried it. */
 export class Firmware {
@@ -128,7 +137,8 @@ export class Firmware {
       return this.dispatch(request);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      return this.reply(request, { error: { code: UNSUPPORTED_CODE, detail: error.message } }, "ERROR");
+      this.hooks.onRefused(request, error.message);
+      return this.reply(request, { error: { code: REQUEST_FAILED_CODE } }, "ERROR");
     }
   }
 

@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import type { BrokerAddress } from "../meross/broker-url.ts";
 import type { Header } from "../meross/envelope.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
+import { networkLabel } from "../meross/messages/index.ts";
 import { DeviceClock } from "./clock.ts";
 import { type DeviceState, Firmware } from "./firmware.ts";
 import { startConfigServer } from "./http-server.ts";
@@ -57,14 +58,16 @@ export interface SimulatedDeviceState extends Omit<DeviceState, "timeRule" | "la
 
 export interface SimulatorEvents {
   "http-request": [HttpExchange];
-  "wifi-configured": [{ ssid: string; bssid?: string; channel?: number; namespace: string }];
-  "wifi-failed": [{ ssid: string; reason: string }];
+  "wifi-configured": [{ ssid?: string; bssid?: string; channel?: number; namespace: string }];
+  "wifi-failed": [{ network: string; reason: string }];
   "mqtt-connected": [{ broker: BrokerAddress; clientId: string; username: string }];
   "mqtt-disconnected": [{ broker: BrokerAddress; reason: string }];
   /** A dial that did not get as far as a session (refused, TLS, credentials), or no broker to dial. */
   "mqtt-error": [{ broker?: BrokerAddress; reason: string }];
   /** A signed answer to one of its session messages, as it arrived (a device may get more than one). */
   "session-answered": [{ namespace: string; header: Header; payload: Record<string, unknown> }];
+  /** A request answered with ERROR 5000, and the simulator's reason (the device itself sends none). */
+  "request-refused": [{ method: string; namespace: string; reason: string }];
   /** A GET/SET that arrived over MQTT, and where the reply went. */
   command: [
     {
@@ -142,7 +145,7 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
         // After the request's own http-request event, so logs read in the device's order.
         setImmediate(() =>
           events.emit("wifi-configured", {
-            ssid,
+            ...(ssid === undefined ? {} : { ssid }),
             namespace,
             ...(bssid ? { bssid } : {}),
             ...(channel ? { channel } : {}),
@@ -151,6 +154,10 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
         firmware.state.mode = "rebooting";
         clearTimeout(rebootTimer);
         rebootTimer = setTimeout(() => void reboot(), timing.rebootMs);
+      },
+      onRefused(request, reason) {
+        const { method, namespace } = request.header;
+        events.emit("request-refused", { method, namespace, reason });
       },
       onToggled(changed) {
         session.pushToggles(changed);
@@ -213,7 +220,7 @@ export async function startSimulatedDevice(options: SimulatedDeviceOptions): Pro
       state.mode = "pairing";
       state.key = undefined;
       state.gateways = undefined;
-      events.emit("wifi-failed", { ssid: wifi.ssid, reason: failure });
+      events.emit("wifi-failed", { network: networkLabel(wifi), reason: failure });
       return;
     }
     state.mode = "connecting";

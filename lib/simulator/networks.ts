@@ -45,28 +45,46 @@ export function visibleAccessPoints(accessPoints: readonly SimulatedAccessPoint[
 }
 
 /**
- * Whether the device would join `network` after its reboot, and if not why. A listed SSID needs its
- * passphrase (and its BSSID when one is given); an unlisted one is taken as a hidden network in range,
- * so users can provision the simulator with their own SSID, but its passphrase must still be a WPA2
- * passphrase: garbage from a wrong WifiX key is not.
+ * Whether the device would join `network` after its reboot, and if not why.
+ * - Named by SSID: a listed SSID needs its passphrase (and its BSSID when one is given); an unlisted
+ *   one is taken as a hidden network in range, so users can provision the simulator with their own
+ *   SSID: open when no password came, else the password must be a WPA secret (garbage from a wrong
+ *   WifiX key is not).
+ * - Named by BSSID alone (BS2 sends that form when only `--wifi-bssid` is given, §4.1): the access
+ *   point with that BSSID, if the device can see one. Whether real firmware joins on a BSSID alone is
+ *   not documented anywhere; BS2 relies on it, so the simulator does too.
+ * An open access point (OPEN/NONE in the scan, as Custom-Meross-Pairer sends it) is joined with an
+ * empty password.
  */
 export function joinFailure(
   network: WifiNetwork,
   accessPoints: readonly SimulatedAccessPoint[],
 ): string | undefined {
+  if (network.ssid === undefined) {
+    if (network.bssid === undefined) return "no SSID and no BSSID: nothing to join";
+    const byBssid = accessPoints.find(
+      (candidate) => normalBssid(candidate.bssid) === normalBssid(network.bssid as string),
+    );
+    if (byBssid === undefined) return `no access point ${network.bssid} in range`;
+    return passwordFailure(network, byBssid);
+  }
   const accessPoint = accessPoints.find((candidate) => candidate.ssid === network.ssid);
   if (accessPoint === undefined) {
-    return isPassphrase(network.password)
+    return network.password === "" || isWpaSecret(network.password)
       ? undefined
-      : "the password does not decode to a WPA2 passphrase (wrong WifiX key or padding?)";
+      : "the password does not decode to a WPA passphrase (wrong WifiX key or padding?)";
   }
   if (network.bssid !== undefined && normalBssid(network.bssid) !== normalBssid(accessPoint.bssid)) {
     return `no access point ${network.bssid} for SSID ${network.ssid} (it is ${accessPoint.bssid})`;
   }
+  return passwordFailure(network, accessPoint);
+}
+
+function passwordFailure(network: WifiNetwork, accessPoint: SimulatedAccessPoint): string | undefined {
   if (accessPoint.password === undefined) return undefined;
   return network.password === accessPoint.password
     ? undefined
-    : `wrong password for ${network.ssid} (authentication failed)`;
+    : `wrong password for ${accessPoint.ssid || accessPoint.bssid} (authentication failed)`;
 }
 
 function normalBssid(bssid: string): string {
@@ -74,6 +92,6 @@ function normalBssid(bssid: string): string {
 }
 
 /** U+FFFD is what undecodable bytes become: a wrong key or padding, not something a user typed. */
-function isPassphrase(password: string): boolean {
+function isWpaSecret(password: string): boolean {
   return wifiPasswordSchema.safeParse(password).success && !/[\p{Cc}\ufffd]/u.test(password);
 }

@@ -89,10 +89,18 @@ describe("identifier schemas", () => {
     expect(ssidSchema.safeParse("é".repeat(17)).success).toBe(false);
   });
 
-  it("bounds the Wi-Fi password to 8-64", () => {
-    expect(wifiPasswordSchema.safeParse("1234567").success).toBe(false);
-    expect(wifiPasswordSchema.safeParse("12345678").success).toBe(true);
-    expect(wifiPasswordSchema.safeParse("x".repeat(65)).success).toBe(false);
+  it("takes a WPA secret only: 8-63 printable ASCII characters, or exactly 64 hex digits", () => {
+    const accepts = (password: string) => wifiPasswordSchema.safeParse(password).success;
+    expect(accepts("1234567")).toBe(false);
+    expect(accepts("12345678")).toBe(true);
+    expect(accepts(" spaces and ~punctuation! ")).toBe(true);
+    expect(accepts("x".repeat(63))).toBe(true);
+    expect(accepts("x".repeat(64))).toBe(false);
+    expect(accepts("0123456789abcdefABCDEF".padEnd(64, "0"))).toBe(true);
+    expect(accepts("0".repeat(65))).toBe(false);
+    expect(accepts("newline\ninside")).toBe(false);
+    expect(accepts("delete\u007fchar")).toBe(false);
+    expect(accepts("ünicode-passphrase")).toBe(false);
   });
 
   it("takes IPv4 or DNS hosts only", () => {
@@ -196,6 +204,26 @@ describe("envelope", () => {
       payload: { error: { code: 5000, detail: "x" } },
     });
     expect(() => checkReply(request, other)).toThrow(DeviceError);
+  });
+
+  it("reads the device's error text from whichever field it sent", () => {
+    const from = `/appliance/${uuid}/publish`;
+    const refusal = (error: Record<string, unknown>) =>
+      buildReply(request, { key: "k", from, method: "ERROR", payload: { error } });
+    const message = (error: Record<string, unknown>) => {
+      try {
+        checkReply(request, refusal(error));
+      } catch (caught) {
+        return (caught as Error).message;
+      }
+      throw new Error("expected a DeviceError");
+    };
+    expect(message({ code: 5000, detail: "channel busy" })).toMatch(/: channel busy \(error 5000\)$/);
+    expect(message({ code: -1, message: "KeyError('toggle')" })).toMatch(
+      /: KeyError\('toggle'\) \(error -1\)$/,
+    );
+    expect(message({ code: 5000 })).toMatch(/: no reason given \(error 5000\)$/);
+    expect(message({})).toMatch(/\(error unknown\)$/);
   });
 
   it("refuses text that is not a Meross message", () => {

@@ -268,10 +268,33 @@ describe("Appliance.Config.Wifi and WifiX", () => {
     expect(parseWifiRequest(request.namespace, request.payload, wifix)).toEqual(sixteen);
   });
 
+  it("sends an open network with an empty password: base64 of nothing, or the encryption of nothing", () => {
+    const open = { ssid: "Cafe Guest", password: "", encryption: 0, cipher: 0 };
+    expect(configWifiRequest(open).payload).toEqual({
+      wifi: { ssid: Buffer.from("Cafe Guest").toString("base64"), encryption: 0, cipher: 0, password: "" },
+    });
+    const wifixOpen = configWifiXRequest(open, wifix);
+    expect(parseWifiRequest(Namespace.ConfigWifiX, wifixOpen.payload, wifix)).toEqual(open);
+    expect(() => configWifiRequest({ ...open, encryption: 6 })).toThrow(/empty but encryption 6/);
+    expect(() => configWifiRequest({ ...open, password: "12345678" })).toThrow(/open network/);
+  });
+
+  it("names a network by BSSID alone, as BS2 does, and needs one of SSID or BSSID", () => {
+    const request = configWifiRequest({ bssid: "2c:6e:a4:55:c6:47", password: "12345678" });
+    expect(request.payload).toEqual({
+      wifi: { bssid: "2c:6e:a4:55:c6:47", password: Buffer.from("12345678").toString("base64") },
+    });
+    expect(parseWifiRequest(Namespace.ConfigWifi, request.payload, wifix)).toEqual({
+      bssid: "2c:6e:a4:55:c6:47",
+      password: "12345678",
+    });
+    expect(() => configWifiRequest({ password: "12345678" })).toThrow(/needs an ssid or a bssid/);
+  });
+
   it("refuses a long SSID, a short password (not echoed) and a 5 GHz channel", () => {
     expect(() => configWifiRequest({ ssid: "x".repeat(33), password: "12345678" })).toThrow(/wifi ssid/);
     const short = () => configWifiXRequest({ ssid: "net", password: "hunter2" }, wifix);
-    expect(short).toThrow(/wifi password must be 8 to 64/);
+    expect(short).toThrow(/wifi password must be 8 to 63 printable ASCII characters/);
     expect(short).not.toThrow(/hunter2/);
     expect(() => configWifiRequest({ ssid: "net", password: "12345678", channel: 36 })).toThrow(
       /wifi channel 36/,

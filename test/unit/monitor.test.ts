@@ -221,6 +221,12 @@ describe("summarizePayload", () => {
       { error: { code: 5001, detail: "sign error" } },
       "error 5001 sign error",
     ],
+    [
+      "Appliance.Control.Toggle",
+      "ERROR",
+      { error: { code: -1, message: "channel 1 unknown" } },
+      "error -1 channel 1 unknown",
+    ],
     ["Appliance.Control.ToggleX", "SETACK", {}, "ok"],
     [
       "Appliance.System.Report",

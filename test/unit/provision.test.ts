@@ -54,8 +54,16 @@ describe("setup flags", () => {
   it.each([
     [{ "wifi-ssid": "" }, /--wifi-ssid: must be 1 to 32 bytes/],
     [{ "wifi-ssid": "é".repeat(17) }, /--wifi-ssid: must be 1 to 32 bytes/],
-    [{ "wifi-pass": "short" }, /--wifi-pass: must be 8 to 64/],
-    [{ "wifi-pass": "x".repeat(65) }, /--wifi-pass: must be 8 to 64/],
+    [{ "wifi-pass": "short" }, /--wifi-pass: must be 8 to 63 printable ASCII/],
+    [
+      { "wifi-pass": "x".repeat(64) },
+      /--wifi-pass: must be 8 to 63 printable ASCII.*or exactly 64 hex digits/,
+    ],
+    [{ "wifi-pass": "line\nbreak-in-it" }, /--wifi-pass: .*no control characters/],
+    [{ "wifi-pass": "tab\there-too" }, /--wifi-pass: .*no control characters/],
+    [{ "wifi-pass": "eight-chars\u0000" }, /--wifi-pass: .*no control characters/],
+    [{ "wifi-pass": "pässwört-ünicode" }, /--wifi-pass: must be 8 to 63 printable ASCII/],
+    [{ "wifi-pass": "x".repeat(65) }, /--wifi-pass: must be 8 to 63/],
     [{ mqtt: "http://broker:80" }, /--mqtt: .*scheme http:/],
     [{ mqtt: "broker.home.arpa" }, /--mqtt: .*needs a port/],
     [{ ip: "10.10.10.300" }, /--ip: must be the device's IPv4 address/],
@@ -88,6 +96,31 @@ describe("setup flags", () => {
       "wifi-pass": undefined,
     });
     expect(flags.wifi).toBe(false);
+  });
+
+  it("takes an open network without a password, sent as OPEN/NONE, and refuses mismatched security", async () => {
+    const flags = validateFlags(setupFlagsSchema, { ...VALID, "wifi-pass": undefined });
+    const settings = await resolveSetupSettings(flags, OUTPUTS);
+    expect(settings.wifi).toEqual({ ssid: "Home", password: "", encryption: 0, cipher: 0 });
+    expect(usageMessage({ ...VALID, "wifi-pass": undefined, "wifi-encryption": "WPA2PSK" })).toMatch(
+      /--wifi-pass: is required with --wifi-encryption 6/,
+    );
+    expect(usageMessage({ ...VALID, "wifi-encryption": "OPEN" })).toMatch(
+      /--wifi-pass: is for a secured network, but --wifi-encryption says it is open/,
+    );
+  });
+
+  it("takes a BSSID without an SSID, and needs one of them", async () => {
+    const flags = validateFlags(setupFlagsSchema, {
+      ...VALID,
+      "wifi-ssid": undefined,
+      "wifi-bssid": "2c:6e:a4:55:c6:47",
+    });
+    const settings = await resolveSetupSettings(flags, OUTPUTS);
+    expect(settings.wifi).toEqual({ password: "correct horse", bssid: "2c:6e:a4:55:c6:47" });
+    expect(usageMessage({ ...VALID, "wifi-ssid": undefined })).toMatch(
+      /--wifi-ssid: is required.*--wifi-bssid/,
+    );
   });
 
   it("takes Wi-Fi enums by name or number, and a BSSID in any spelling", () => {
@@ -321,6 +354,46 @@ describe("running the setup", () => {
     );
     expect(device.calls.at(-1)).toBe('setWifi {"ssid":"Home","password":"***"}');
     expect(events).toContain("scan-wifi:skipped");
+  });
+
+  it("sends an open network seen in the scan with no password, and refuses one the scan shows secured", async () => {
+    const openAp = { ...HOME_AP, encryption: 0, cipher: 0 };
+    const device = fakeDevice({ wifiList: [openAp] });
+    await runSetup(await settingsFor({ "wifi-pass": undefined }), { openDevice: device.open });
+    expect(device.calls.at(-1)).toBe(
+      'setWifi {"ssid":"Home","password":"***","encryption":0,"cipher":0,"bssid":"2c:6e:a4:55:c6:47","channel":3}',
+    );
+
+    const secured = fakeDevice({});
+    const failure = runSetup(await settingsFor({ "wifi-pass": undefined }), { openDevice: secured.open });
+    await expect(failure).rejects.toMatchObject({
+      cause: expect.objectContaining({
+        name: "UsageError",
+        message: expect.stringMatching(/is secured .*--wifi-pass/),
+      }),
+    });
+    expect(secured.calls.some((call) => /^(setKey|setWifi)/.test(call))).toBe(false);
+
+    const passwordForOpen = fakeDevice({ wifiList: [openAp] });
+    await expect(runSetup(await settingsFor(), { openDevice: passwordForOpen.open })).rejects.toMatchObject({
+      cause: expect.objectContaining({ message: expect.stringMatching(/open network .*drop --wifi-pass/) }),
+    });
+    expect(passwordForOpen.calls.some((call) => call.startsWith("setKey"))).toBe(false);
+  });
+
+  it("names the network by its BSSID alone: the scan gives the SSID, a hidden one is sent without", async () => {
+    const byBssid = { "wifi-ssid": undefined, "wifi-bssid": HOME_AP.bssid };
+    const device = fakeDevice({});
+    await runSetup(await settingsFor(byBssid), { openDevice: device.open });
+    expect(device.calls.at(-1)).toBe(
+      'setWifi {"ssid":"Home","bssid":"2c:6e:a4:55:c6:47","channel":3,"encryption":6,"cipher":3,"password":"***"}',
+    );
+
+    const hidden = fakeDevice({ wifiList: [{ ...HOME_AP, ssid: "" }] });
+    await runSetup(await settingsFor(byBssid), { openDevice: hidden.open });
+    expect(hidden.calls.at(-1)).toBe(
+      'setWifi {"bssid":"2c:6e:a4:55:c6:47","channel":3,"encryption":6,"cipher":3,"password":"***"}',
+    );
   });
 
   it("registers and records the device before Config.Key, and stops there when Config.Key fails", async () => {

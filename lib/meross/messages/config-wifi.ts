@@ -22,13 +22,25 @@ export const WifiEncryption = {
 export const WifiCipher = { NONE: 0, WEP: 1, TKIP: 2, AES: 3, TKIPAES: 4 } as const;
 
 export interface WifiNetwork {
-  ssid: string;
+  /** Absent when the network is named by `bssid` alone (BS2 sends that form, §4.1). */
+  ssid?: string;
+  /** "" for an open network. */
   password: string;
   /** As WifiList reported it; sent verbatim because some firmware spells it with dashes. */
   bssid?: string;
   channel?: number;
   encryption?: number;
   cipher?: number;
+}
+
+/** How a message or a log line names the network: its SSID, or its BSSID when that is all there is. */
+export function networkLabel(network: Pick<WifiNetwork, "ssid" | "bssid">): string {
+  return network.ssid !== undefined ? `"${network.ssid}"` : `the access point ${network.bssid ?? "(none)"}`;
+}
+
+/** Whether `encryption` (§4.4 enum) is an open network: OPEN, as WifiList reports one. */
+export function isOpenEncryption(encryption: number | undefined): boolean {
+  return encryption === WifiEncryption.OPEN;
 }
 
 const channelSchema = z
@@ -39,6 +51,11 @@ const channelSchema = z
 const encryptionSchema = z.number().int().min(0).max(8, "must be 0 to 8 (6 = WPA2PSK)");
 const cipherSchema = z.number().int().min(0).max(4, "must be 0 to 4 (3 = AES)");
 
+/**
+ * Optional keys are left out rather than sent empty, as BS2 does (`filterUndefined`). An open network
+ * still carries `password`, empty (base64 of "" for Config.Wifi, the encryption of "" for WifiX), as
+ * Custom-Meross-Pairer and MerossBLE send it.
+ */
 function wifiPayload(network: WifiNetwork, password: string): Record<string, unknown> {
   const optional = withoutUndefined({
     bssid: network.bssid === undefined ? undefined : checkedInput(looksLikeMac, network.bssid, "wifi bssid"),
@@ -53,11 +70,27 @@ function wifiPayload(network: WifiNetwork, password: string): Record<string, unk
     cipher:
       network.cipher === undefined ? undefined : checkedInput(cipherSchema, network.cipher, "wifi cipher"),
   });
-  return { wifi: { ssid: toBase64(network.ssid), password, ...optional } };
+  const ssid = network.ssid === undefined ? {} : { ssid: toBase64(network.ssid) };
+  return { wifi: { ...ssid, password, ...optional } };
 }
 
+/** WPA rules before anything is sent: an open network has no password, any other a WPA secret. */
 function checkedNetwork(network: WifiNetwork): void {
-  checkedInput(ssidSchema, network.ssid, "wifi ssid");
+  if (network.ssid === undefined && network.bssid === undefined) {
+    throw new RangeError("wifi network needs an ssid or a bssid");
+  }
+  if (network.ssid !== undefined) checkedInput(ssidSchema, network.ssid, "wifi ssid");
+  if (network.password === "") {
+    if (network.encryption !== undefined && !isOpenEncryption(network.encryption)) {
+      throw new RangeError(
+        `wifi password is empty but encryption ${network.encryption} is not an open network (0)`,
+      );
+    }
+    return;
+  }
+  if (isOpenEncryption(network.encryption)) {
+    throw new RangeError("wifi password was given for an open network (encryption 0); leave it out");
+  }
   checkedInput(wifiPasswordSchema, network.password, "wifi password", true);
 }
 
@@ -85,8 +118,8 @@ function wifiRequestSchema(password: z.ZodType<string>) {
   return z.object({
     wifi: z
       .object({
-        ssid: base64Text,
-        password,
+        ssid: base64Text.optional(),
+        password: password.default(""),
         bssid: z.string().optional(),
         channel: numeric.optional(),
         encryption: numeric.optional(),
@@ -96,13 +129,14 @@ function wifiRequestSchema(password: z.ZodType<string>) {
   });
 }
 
-/** The device side of Config.Wifi(X): decodes the SSID and recovers the password. */
+/** The device side of Config.Wifi(X): decodes the SSID and recovers the password ("" when none was sent). */
 export function parseWifiRequest(namespace: string, payload: unknown, device: WifixIdentity): WifiNetwork {
   const encrypted = namespace === Namespace.ConfigWifiX;
   const { wifi } = parsed(wifiRequestSchema(encrypted ? z.string() : base64Text), namespace, payload);
-  const password = encrypted ? decryptWifiPassword(wifi.password, device) : wifi.password;
+  const password =
+    encrypted && wifi.password !== "" ? decryptWifiPassword(wifi.password, device) : wifi.password;
   const { ssid, bssid, channel, encryption, cipher } = wifi;
-  return { ssid, password, ...withoutUndefined({ bssid, channel, encryption, cipher }) };
+  return { password, ...withoutUndefined({ ssid, bssid, channel, encryption, cipher }) };
 }
 
 // ── Appliance.Config.WifiList ───────────────────────────────────────────────────────────────────

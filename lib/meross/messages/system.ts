@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { unixSeconds } from "../envelope.ts";
+import { portSchema } from "../identifiers.ts";
 import { timeRules } from "../time-rules.ts";
 import { type DeviceRequest, Namespace } from "./namespace.ts";
 import { looksLikeMac, looksLikeUuid, numeric, parsed } from "./payload.ts";
@@ -31,7 +32,8 @@ const systemAllReplySchema = z.object({
               innerIp: z.string().default(""),
               userId: z.union([z.number(), z.string()]).optional(),
               server: z.string().optional(),
-              port: z.union([numeric, z.literal("")]).optional(),
+              // Anything: "" when unset, and traces anonymise it ("@2"); only a real port is reported.
+              port: z.unknown().optional(),
             })
             .loose(),
         })
@@ -61,7 +63,8 @@ export interface SystemAllSummary {
 export function parseSystemAll(payload: unknown): SystemAllSummary {
   const { all } = parsed(systemAllReplySchema, Namespace.SystemAll, payload);
   const { hardware, firmware } = all.system;
-  const port = typeof firmware.port === "number" && firmware.port > 0 ? firmware.port : undefined;
+  const parsedPort = portSchema.safeParse(firmware.port === "" ? undefined : firmware.port);
+  const port = parsedPort.success ? parsedPort.data : undefined;
   return {
     type: hardware.type,
     subType: hardware.subType,
