@@ -178,7 +178,7 @@ async function info(args) {
           userId,
           basis: `user id ${userId} and ${flags.key ? "--key" : "the stack's deviceKey"} (what setup sets)`,
         }
-      : currentLoginBasis(found.systemAll, signingKey);
+      : currentLoginBasis(found.systemAll, signingKey, userId);
   const description = describeDevice(found.systemAll, {
     credentials,
     showPassword: flags["show-password"],

@@ -104,22 +104,21 @@ async function watchDevice(settings: SetupSettings, device: SystemAllSummary, co
 }
 
 /**
- * The MQTT login a device has now, from its own user id and the key it signs with: what `info` shows
- * when neither the stack nor --user/--key say what setup would set. A user id that is not a number
- * (meross_lan traces anonymise it as "@0") cannot make a password.
+ * The MQTT login `info` shows when the stack and --key/--user do not give both: the device's own user
+ * id (or --user) and the key it was signed with. A user id that is not a number (meross_lan traces
+ * anonymise it as "@0") cannot make a password, so it is a usage error naming --user.
  */
-export function currentLoginBasis(systemAll: SystemAllSummary, signingKey: string) {
-  const userId = systemAll.userId || "0";
+export function currentLoginBasis(systemAll: SystemAllSummary, signingKey: string, givenUserId?: string) {
+  const userId = givenUserId ?? (systemAll.userId || "0");
   if (!userIdSchema.safeParse(userId).success) {
     throw new UsageError(
-      `the device reports user id ${JSON.stringify(userId)}, which is not a number, so its MQTT login cannot be computed: pass --user <id> and --key <key>`,
+      `the device reports user id ${JSON.stringify(userId)}, which is not a number, so its MQTT login cannot be computed: pass --user <id>`,
     );
   }
   return {
     key: signingKey,
     userId,
-    basis:
-      "its current user id and the key it was signed with (pass --key and --user, or run in the project)",
+    basis: `${givenUserId === undefined ? "its current user id" : `user id ${userId}`} and the key it was signed with (pass --key and --user, or run in the project)`,
   };
 }
 

@@ -4,6 +4,7 @@ import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
+import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import type { SimulatedDevice, SimulatedModel } from "../../lib/simulator/index.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
@@ -125,8 +126,11 @@ describe("bad input: exit 2, a message naming what to fix, nothing sent and noth
     ["--mqtt", { mqtt: "https://broker.lan:8883" }, /--mqtt: "https:\/\/broker\.lan:8883" scheme https:/],
     ["--ip", { ip: "10.10.10" }, /--ip: must be the device's IPv4 address/],
     ["SSID length", { "wifi-ssid": "x".repeat(33) }, /--wifi-ssid: must be 1 to 32 bytes/],
-    ["short password", { "wifi-pass": "1234567" }, /--wifi-pass: must be 8 to 64 characters/],
-    ["long password", { "wifi-pass": "p".repeat(65) }, /--wifi-pass: must be 8 to 64 characters/],
+    ["short password", { "wifi-pass": "1234567" }, /--wifi-pass: must be 8 to 63 printable ASCII/],
+    ["long password", { "wifi-pass": "p".repeat(65) }, /--wifi-pass: must be 8 to 63 printable ASCII/],
+    ["64 characters, not hex", { "wifi-pass": "p".repeat(64) }, /--wifi-pass: .*exactly 64 hex digits/],
+    ["a newline", { "wifi-pass": "first-line\nsecond" }, /--wifi-pass: .*no control characters/],
+    ["an empty key", { key: "" }, /--key: must be at least 16 characters/],
     ["unknown flag", { "wifi-password": "x" }, /unknown flag --wifi-password/],
   ])("%s", async (_label, override, message) => {
     const { device, requests } = await pairingDevice("legacy");
@@ -136,9 +140,40 @@ describe("bad input: exit 2, a message naming what to fix, nothing sent and noth
     });
     expect(run.code).toBe(EXIT.usage);
     expect(run.stderr).toMatch(message);
+    expect(run.stderr.trim().split("\n")).toHaveLength(1);
     expect(requests).toEqual([]);
     expect(await pulumi.calls()).toEqual([]);
     expect(device.state.key).toBeUndefined();
+  });
+});
+
+describe("info on a device as third-party traces show it", () => {
+  it('a user id that is not a number (meross_lan traces: "@0"): one line naming --user, exit 2', async () => {
+    const { device } = await pairingDevice("legacy");
+    const proxy = await proxyTo(device);
+    const { raw } = await new DeviceClient({ ip: device.ip, port: device.port, key: "" }).getSystemAll();
+    proxy.answer = (request) => {
+      if (request.header.namespace !== Namespace.SystemAll) return undefined;
+      const payload = { all: structuredClone(raw) } as { all: { system: { firmware: object } } };
+      Object.assign(payload.all.system.firmware, { userId: "@0", port: "@2", server: "#####3" });
+      return buildReply(request, { key: "", from: devicePublishTopic(device.uuid), payload });
+    };
+    const run = await runScript("provision.mjs", ["info", "--no-stack", "--ip", proxy.address]);
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr.trim().split("\n")).toEqual([
+      'error: the device reports user id "@0", which is not a number, so its MQTT login cannot be computed: pass --user <id>',
+    ]);
+
+    const given = await runScript("provision.mjs", [
+      "info",
+      "--no-stack",
+      "--ip",
+      proxy.address,
+      "--user",
+      "0",
+    ]);
+    expect(given.code).toBe(0);
+    expect(given.stdout).toMatch(/User id\s+@0/);
   });
 });
 

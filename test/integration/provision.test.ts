@@ -118,6 +118,39 @@ describe("provision.mjs setup onto the anonymous broker", () => {
     expect(afterKeys.every((request) => request.encrypted === encrypted)).toBe(true);
   });
 
+  it("joins an open network given no --wifi-pass: sent as open (empty password, encryption 0, cipher 0)", async () => {
+    const { device } = await pairingDevice("encrypted");
+    const run = await runScript("provision.mjs", [
+      "setup",
+      ...flagsWithoutStack(device),
+      "--wifi-ssid",
+      "Cafe Guest",
+    ]);
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.code).toBe(0);
+    expect(device.state.mode).toBe("online");
+    expect(device.state.wifi).toMatchObject({
+      ssid: "Cafe Guest",
+      password: "",
+      encryption: 0,
+      cipher: 0,
+      namespace: Namespace.ConfigWifiX,
+    });
+
+    const secured = await pairingDevice("legacy");
+    const refused = await runScript("provision.mjs", [
+      "setup",
+      ...flagsWithoutStack(secured.device),
+      "--wifi-ssid",
+      SSID,
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /"SimulatedHome" is secured in the device's scan \(encryption 6\): give its password with --wifi-pass/,
+    );
+    expect(secured.device.state.key).toBeUndefined();
+  });
+
   it("takes the broker, user id, key and CA from the stack outputs and records the device in the stack config", async () => {
     const { device } = await pairingDevice("legacy");
     fake = await installFakePulumi({

@@ -284,6 +284,69 @@ describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device over
   });
 });
 
+describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device joining Wi-Fi", (model) => {
+  const gateway = { host: "127.0.0.1", port: 1 };
+  const afterReboot = (device: SimulatedDevice) =>
+    Promise.race([
+      nextEvent(device, "wifi-failed").then(({ reason }) => `failed: ${reason}`),
+      waitFor(
+        "the device to leave pairing mode",
+        () => device.state.mode === "connecting" || undefined,
+        5_000,
+      ).then(() => "joined"),
+    ]);
+
+  it("joins an open network sent with no password (encryption 0, cipher 0), as Custom-Meross-Pairer sends it", async () => {
+    const device = await simulate({ model });
+    const joined = afterReboot(device);
+    await provision(device, [gateway, gateway], {
+      ssid: "Cafe Guest",
+      password: "",
+      encryption: 0,
+      cipher: 0,
+    });
+    expect(await joined).toBe("joined");
+    expect(device.state.wifi).toMatchObject({ ssid: "Cafe Guest", password: "", encryption: 0 });
+  });
+
+  it("joins the access point a BSSID alone names, and fails back to pairing for one it cannot see", async () => {
+    const device = await simulate({ model });
+    const joined = afterReboot(device);
+    const { bssid, password } = SIMULATED_HOME_NETWORK;
+    await provision(device, [gateway, gateway], { bssid, password });
+    expect(await joined).toBe("joined");
+    expect(device.state.wifi).toMatchObject({ bssid, password });
+    expect(device.state.wifi?.ssid).toBeUndefined();
+
+    const other = await simulate({ model });
+    const failed = afterReboot(other);
+    await provision(other, [gateway, gateway], { bssid: "02:00:00:00:00:01", password });
+    expect(await failed).toMatch(/^failed: no access point 02:00:00:00:00:01 in range/);
+    expect(other.state.mode).toBe("pairing");
+  });
+
+  it("fails back to pairing when a secured network is sent with no password", async () => {
+    const device = await simulate({ model });
+    const failed = afterReboot(device);
+    await provision(device, [gateway, gateway], { ssid: SIMULATED_HOME_NETWORK.ssid, password: "" });
+    expect(await failed).toMatch(/^failed: wrong password for SimulatedHome/);
+  });
+
+  it("answers ERROR 5000 with no detail, as real firmware does, to a request it cannot carry out", async () => {
+    const device = await simulate({ model });
+    const { client } = await pairingClient(device, encrypted(model));
+    const refused = nextEvent(device, "request-refused");
+    const failure = client.request("GET", "Appliance.Control.Spray", {});
+    await expect(failure).rejects.toMatchObject({ name: "DeviceError", code: 5000 });
+    await expect(failure).rejects.toThrow(/no reason given \(error 5000\)/);
+    expect(await refused).toMatchObject({ namespace: "Appliance.Control.Spray" });
+  });
+});
+
+function encrypted(model: SimulatedModel): boolean {
+  return model === "encrypted";
+}
+
 describe("simulated encrypted device: LAN encryption and WifiX", () => {
   it("resets the connection on plaintext requests outside BS2's plaintext namespaces, and encrypts its replies after ECDHE", async () => {
     const device = await simulate({ model: "encrypted" });
