@@ -24,7 +24,7 @@ const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 const HELP = `Switch a Meross plug through your broker, or read its state.
 
-Usage: zx scripts/control.mjs <device> on|off|toggle|status [flags]
+Usage: npx zx scripts/control.mjs <device> on|off|toggle|status [flags]
 
   <device>            a name from the stack config's devices list, its MAC, or its 32-hex uuid
 

@@ -16,7 +16,7 @@ const { readStackOutputs } = await import("../lib/stack/outputs.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
-const HELP = `Usage: zx scripts/devices.mjs <list|revoke> [flags]
+const HELP = `Usage: npx zx scripts/devices.mjs <list|revoke> [flags]
 
   list                     every broker login (name, MAC, uuid, kind, created) and whether each device
                            is in the stack config, which is the source of truth: \`pulumi up\` makes the

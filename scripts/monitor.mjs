@@ -26,7 +26,7 @@ const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 const HELP = `Watch your Meross devices' MQTT traffic, one decoded line per message.
 
-Usage: zx scripts/monitor.mjs [device ...] [flags]
+Usage: npx zx scripts/monitor.mjs [device ...] [flags]
 
   device              only these devices: names from the stack config, MACs or uuids (default: all)
 

@@ -45,20 +45,20 @@ Stack (run inside the project after \`pulumi up\`; flags override the stack's ou
   --json                  print the result as JSON on stdout (progress still goes to stderr)
   --help                  this text`;
 
-const GENERAL_HELP = `Usage: zx scripts/provision.mjs <info|setup> [flags]
+const GENERAL_HELP = `Usage: npx zx scripts/provision.mjs <info|setup> [flags]
 
 Moves a Meross plug from pairing mode onto your own broker. Put the device in pairing mode (hold
 its button ~5 s until the LED alternates amber/green), join its Meross_XXXX Wi-Fi, then:
 
-  zx scripts/provision.mjs info                 what the device is, and the MQTT login it will use
-  zx scripts/provision.mjs setup --wifi-ssid <ssid> --wifi-pass <password>
+  npx zx scripts/provision.mjs info             what the device is, and the MQTT login it will use
+  npx zx scripts/provision.mjs setup --wifi-ssid <ssid> --wifi-pass <password>
 
-The same commands work on a simulated device (zx scripts/simulate-device.mjs) with --ip.
-See \`zx scripts/provision.mjs info --help\` and \`zx scripts/provision.mjs setup --help\`.
+The same commands work on a simulated device (npx zx scripts/simulate-device.mjs) with --ip.
+See \`npx zx scripts/provision.mjs info --help\` and \`npx zx scripts/provision.mjs setup --help\`.
 
 ${EXIT_CODE_HELP}`;
 
-const INFO_HELP = `Usage: zx scripts/provision.mjs info [flags]
+const INFO_HELP = `Usage: npx zx scripts/provision.mjs info [flags]
 
 Reads the device (System.All, System.Ability) and prints its type, hardware and firmware, uuid,
 MAC, IP, the broker it dials now, the MQTT username and password it will use with this stack's
@@ -73,7 +73,7 @@ ${COMMON_HELP}
 
 ${EXIT_CODE_HELP}`;
 
-const SETUP_HELP = `Usage: zx scripts/provision.mjs setup --wifi-ssid <ssid> [--wifi-pass <password>] [flags]
+const SETUP_HELP = `Usage: npx zx scripts/provision.mjs setup --wifi-ssid <ssid> [--wifi-pass <password>] [flags]
 
 Steps (protocol §6): read the device (System.All, System.Ability) → exchange encryption keys when it
 lists Encrypt.ECDHE → look up your network in its Wi-Fi scan → optionally set its clock → on the

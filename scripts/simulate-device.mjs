@@ -10,7 +10,7 @@ const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
 const KNOWN_FLAGS = new Set(["_", "help", "h", "model", "host", "port", "require-session-answers", "ca"]);
 
-const HELP = `Usage: zx scripts/simulate-device.mjs [flags]
+const HELP = `Usage: npx zx scripts/simulate-device.mjs [flags]
 
 Runs a simulated Meross smart plug in pairing mode, for trying the kit without hardware.
 Provision it like a real device (point provision.mjs --ip at the printed address). After its
@@ -101,7 +101,7 @@ console.log(
 console.log(`  uuid ${device.uuid}, MAC ${device.macAddress}`);
 console.log(`  HTTP API: ${chalk.bold(device.httpUrl)}`);
 console.log(
-  `  Provision it with: zx scripts/provision.mjs setup --ip ${device.ip}:${device.port} ` +
+  `  Provision it with: npx zx scripts/provision.mjs setup --ip ${device.ip}:${device.port} ` +
     `--wifi-ssid ${SIMULATED_HOME_NETWORK.ssid} --wifi-pass ${SIMULATED_HOME_NETWORK.password} …`,
 );
 console.log("  Ctrl-C to stop.");

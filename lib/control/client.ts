@@ -110,7 +110,7 @@ export class DeviceCommander {
         reject(
           new ReplyTimeoutError(
             `no reply to ${request.method} ${request.namespace} from ${uuid} within ${timeoutMs} ms: ` +
-              "is the device online? (watch it with zx scripts/monitor.mjs)",
+              "is the device online? (watch it with npx zx scripts/monitor.mjs)",
           ),
         );
       }, timeoutMs);

@@ -39,7 +39,7 @@ export function offlineAdvice(context: OfflineContext): string {
       `  Wi-Fi: the device did not join "${context.ssid}". If its LED alternates amber/green again it is back in`,
       "    pairing mode: check the SSID and password (case-sensitive), that the network is 2.4 GHz (the",
       "    devices have no 5 GHz radio) and not hidden. Re-run setup; to pin the access point, read its",
-      "    bssid/channel with `zx scripts/provision.mjs info --wifi-list` and pass --wifi-bssid/--wifi-channel.",
+      "    bssid/channel with `npx zx scripts/provision.mjs info --wifi-list` and pass --wifi-bssid/--wifi-channel.",
     );
   } else {
     lines.push(
@@ -58,7 +58,7 @@ export function offlineAdvice(context: OfflineContext): string {
   if (context.authMode === "mysql") {
     lines.push(
       `  Credentials: the broker's log says "not authorised" or "bad user name or password" for ${context.macAddress}.`,
-      `    \`zx scripts/devices.mjs list\` must show ${context.macAddress}; its password is made from the stack's`,
+      `    \`npx zx scripts/devices.mjs list\` must show ${context.macAddress}; its password is made from the stack's`,
       "    userId and deviceKey, so re-running setup (same flags) rewrites both the row and the device's key.",
     );
   }
@@ -84,6 +84,6 @@ export function failureAdvice(error: SetupStepError<SetupStepId>): string {
   const state = done.length > 0 ? `So far ${done.join(", ")}. ` : "";
   return (
     `${state}Every step is safe to repeat: fix the cause and run the same command again. ` +
-    "To give up on this device instead, `zx scripts/devices.mjs revoke <its MAC>` removes its login and config entry."
+    "To give up on this device instead, `npx zx scripts/devices.mjs revoke <its MAC>` removes its login and config entry."
   );
 }

@@ -140,7 +140,7 @@ export async function revokeDevice(
   if (!account && removedFromStack.length === 0) {
     throw new UnknownDeviceError(
       `no device named "${needle}" (by name, MAC or uuid)${sources.conn ? " in MySQL" : ""}` +
-        `${sources.pulumi ? `${sources.conn ? " or" : ""} in the stack config` : ""}; see \`zx scripts/devices.mjs list\``,
+        `${sources.pulumi ? `${sources.conn ? " or" : ""} in the stack config` : ""}; see \`npx zx scripts/devices.mjs list\``,
     );
   }
   return { ...(account ? { account } : {}), removedFromStack };

@@ -119,7 +119,7 @@ export async function recordStackDevice(pulumi: PulumiRunner, device: StackDevic
   if (clash) {
     throw new StackConfigError(
       `the stack config already has a device named "${device.name}" (MAC ${clash.mac}); ` +
-        "pick another --name, or revoke that one first (zx scripts/devices.mjs revoke <name>)",
+        "pick another --name, or revoke that one first (npx zx scripts/devices.mjs revoke <name>)",
     );
   }
   const target = index === -1 ? existing.length : index;

@@ -26,3 +26,52 @@ export function documentedCommand(markdown: string, prefix: string): string {
     throw new Error(`expected one "${prefix}…" command, found ${JSON.stringify(found)}`);
   return found[0] as string;
 }
+
+export const SCRIPT_COMMAND = "npx zx scripts/";
+
+/**
+ * Every `npx zx scripts/…` command in a text (markdown, --help, an error message), as far as it goes:
+ * up to the end of the line, a backtick (or the backslash escaping it in a source file), a closing
+ * parenthesis, a shell comment, `&&`, `;` or ` | `,
+ * or a column gap of two spaces (help texts put descriptions there).
+ */
+export function scriptCommands(text: string): string[] {
+  const commands: string[] = [];
+  for (
+    let start = text.indexOf(SCRIPT_COMMAND);
+    start !== -1;
+    start = text.indexOf(SCRIPT_COMMAND, start + 1)
+  ) {
+    let quote: string | undefined;
+    let depth = 0;
+    let end = start;
+    for (; end < text.length; end += 1) {
+      const char = text[end] as string;
+      const rest = text.slice(end);
+      if (quote !== undefined) {
+        if (char === quote) quote = undefined;
+        else if (char === "\n") break;
+        continue;
+      }
+      if (char === "'" || char === '"') quote = char;
+      else if (char === "(") depth += 1;
+      else if (char === ")" && depth-- === 0) break;
+      else if (char === "\n" || char === "`" || char === "\\" || char === ";") break;
+      else if (
+        rest.startsWith("  ") ||
+        rest.startsWith(" #") ||
+        rest.startsWith("&&") ||
+        rest.startsWith(" | ")
+      ) {
+        break;
+      }
+    }
+    commands.push(text.slice(start, end).trim());
+  }
+  return commands;
+}
+
+/** Words as a shell splits them (quotes kept together, not removed: only flags and subcommands matter). */
+export function shellWords(command: string): string[] {
+  return command.match(/(?:'[^']*'|"[^"]*"|[^\s'"])+/g) ?? [];
+}
