@@ -1,13 +1,14 @@
 import mqtt from "mqtt";
+import type { MerossMessage } from "../meross/envelope.ts";
+import { timeRules } from "../meross/time-rules.ts";
+import { ALL_DEVICES_PUBLISH } from "../meross/topics.ts";
 import {
   type BrokerClientSettings,
   brokerClientOptions,
   trySubscribe,
   uniqueClientId,
-} from "../control/broker-connection.ts";
-import type { MerossMessage } from "../meross/envelope.ts";
-import { timeRules } from "../meross/time-rules.ts";
-import { ALL_DEVICES_PUBLISH } from "../meross/topics.ts";
+} from "../mqtt/connection.ts";
+import { type Backoff, dropConnection, reconnectWithBackoff } from "../mqtt/reconnect.ts";
 import { type AgentLogger, errorText } from "./log.ts";
 import { SessionResponder } from "./responder.ts";
 
@@ -20,7 +21,7 @@ export interface SessionAgentOptions extends BrokerClientSettings {
   timezone?: string;
   log: AgentLogger;
   maxMessageBytes?: number;
-  backoff?: BackoffSettings;
+  backoff?: Backoff;
   now?: () => Date;
 }
 
@@ -30,22 +31,6 @@ export interface SessionAgent {
   stop(): Promise<void>;
 }
 
-export interface BackoffSettings {
-  initialMs: number;
-  maxMs: number;
-}
-
-const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 1_000, maxMs: 30_000 };
-
-/**
- * Exponential backoff with jitter: a broker restart should not see every agent and tool knock at
- * the same instant, and a broker that stays down should not be hammered every second.
- */
-export function reconnectDelayMs(attempt: number, backoff: BackoffSettings, random = Math.random): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
-
 /**
  * Answers every device's session messages on the broker until stopped. It never throws after it
  * starts: bad input is logged and skipped, and a lost broker is retried with backoff for ever.
@@ -53,12 +38,10 @@ export function reconnectDelayMs(attempt: number, backoff: BackoffSettings, rand
 export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
   const { log, key } = options;
   const now = options.now ?? (() => new Date());
-  const backoff = options.backoff ?? DEFAULT_BACKOFF;
   // A bad zone is a settings mistake: refuse it now rather than log it for every device.
   if (options.timezone !== undefined) timeRules(options.timezone);
   const clientOptions = brokerClientOptions(options, {
     clientId: uniqueClientId(`session-agent-${options.userId}`),
-    reconnectPeriod: 0,
   });
   const broker = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
   const responder = new SessionResponder({
@@ -67,9 +50,6 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
   });
   let stopping = false;
-  let failedAttempts = 0;
-  let connected = false;
-  let reconnectTimer: NodeJS.Timeout | undefined;
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
@@ -77,15 +57,22 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
 
   log({ level: "info", event: "connecting", broker, username: options.username ?? null });
   const client = mqtt.connect(clientOptions);
+  reconnectWithBackoff(client, {
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    onEvent: (change) => {
+      if (change.event === "lost") log({ level: "warn", event: "disconnected", broker });
+      if (change.event === "retrying") {
+        log({ level: "info", event: "reconnecting", broker, attempt: change.attempt, inMs: change.inMs });
+      }
+    },
+  });
 
   client.on("connect", () => {
-    failedAttempts = 0;
-    connected = true;
     log({ level: "info", event: "connected", broker });
     const refused = (error: string) => {
       // Without the subscription the agent is useless; a reconnect retries it (after an ACL fix).
       log({ level: "error", event: "subscribe-refused", topic: ALL_DEVICES_PUBLISH, error });
-      client.end(true);
+      dropConnection(client);
     };
     trySubscribe(client, ALL_DEVICES_PUBLISH, 1).then(
       (allowed) => {
@@ -102,19 +89,6 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
 
   client.on("error", (error) => {
     log({ level: "warn", event: "connection-error", broker, error: errorText(error) });
-  });
-
-  client.on("close", () => {
-    if (stopping || reconnectTimer !== undefined) return;
-    failedAttempts += 1;
-    const delayMs = reconnectDelayMs(failedAttempts, backoff);
-    if (connected) log({ level: "warn", event: "disconnected", broker });
-    connected = false;
-    log({ level: "info", event: "reconnecting", broker, attempt: failedAttempts, inMs: delayMs });
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = undefined;
-      if (!stopping) client.reconnect();
-    }, delayMs);
   });
 
   const publish = (uuid: string | undefined, topic: string, message: MerossMessage): boolean => {
@@ -146,7 +120,6 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     stop: async () => {
       if (stopping) return;
       stopping = true;
-      clearTimeout(reconnectTimer);
       await client.endAsync(true);
       log({ level: "info", event: "stopped" });
     },

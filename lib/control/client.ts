@@ -9,7 +9,7 @@ import {
   connectOnce,
   trySubscribe,
   uniqueClientId,
-} from "./broker-connection.ts";
+} from "../mqtt/connection.ts";
 import {
   type ControlAction,
   type ControlResult,

@@ -10,10 +10,10 @@ import {
 } from "../cli/flags.ts";
 import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
+import { type BrokerClientSettings, usesPlainMqtt } from "../mqtt/connection.ts";
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
 import { controllerLogin, readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
 import { createPulumiRunner } from "../stack/pulumi-cli.ts";
-import { type BrokerClientSettings, usesPlainMqtt } from "./broker-connection.ts";
 import type { ControllerSettings } from "./client.ts";
 import {
   CONTROL_ACTIONS,

@@ -1,17 +1,18 @@
 import {
-  type BrokerClientSettings,
-  BrokerConnectionError,
-  connectOnce,
-  trySubscribe,
-  uniqueClientId,
-} from "../control/broker-connection.ts";
-import {
   ALL_CONTROLLER_REPLIES,
   ALL_DEVICES_PUBLISH,
   ALL_DEVICES_SUBSCRIBE,
   devicePublishTopic,
   deviceSubscribeTopic,
 } from "../meross/topics.ts";
+import {
+  type BrokerClientSettings,
+  BrokerConnectionError,
+  connectOnce,
+  trySubscribe,
+  uniqueClientId,
+} from "../mqtt/connection.ts";
+import { type Backoff, reconnectWithBackoff } from "../mqtt/reconnect.ts";
 
 /** What the monitor subscribes to: every device, or only the named ones, plus controllers' reply topics. */
 export function monitorTopics(uuids: readonly string[], replies: boolean): string[] {
@@ -28,6 +29,7 @@ export interface MonitorOptions extends BrokerClientSettings {
   /** Things the user should know that are not traffic: refused topics, lost and regained connections. */
   onNotice(text: string): void;
   connectTimeoutMs?: number;
+  backoff?: Backoff;
 }
 
 export interface Monitor {
@@ -35,8 +37,6 @@ export interface Monitor {
   readonly topics: string[];
   stop(): Promise<void>;
 }
-
-const RECONNECT_MS = 2_000;
 
 async function subscribeAll(
   client: Awaited<ReturnType<typeof connectOnce>>,
@@ -53,7 +53,8 @@ async function subscribeAll(
 
 /**
  * Connects once (failing fast with BrokerConnectionError), then stays: a lost broker is retried
- * every few seconds and the subscriptions are made again, so a broker restart does not end a watch.
+ * with the kit's reconnect policy and the subscriptions are made again, so a broker restart does
+ * not end a watch.
  */
 export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
   const client = await connectOnce(options, {
@@ -75,22 +76,23 @@ export async function startMonitor(options: MonitorOptions): Promise<Monitor> {
     );
   }
   client.on("message", (topic, payload) => options.onMessage(topic, payload));
-  let stopping = false;
-  client.options.reconnectPeriod = RECONNECT_MS;
-  client.on("offline", () => {
-    if (!stopping) options.onNotice("lost the broker; reconnecting…");
-  });
-  client.on("connect", () => {
-    options.onNotice("connected to the broker again");
-    subscribeAll(client, allowed, options.onNotice).catch((error: Error) =>
-      options.onNotice(`could not subscribe again: ${error.message}`),
-    );
+  reconnectWithBackoff(client, {
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    onEvent(change) {
+      if (change.event === "lost") options.onNotice("lost the broker; reconnecting…");
+      if (change.event === "retrying" && change.attempt > 1) {
+        options.onNotice(`the broker is still away; trying again in ${(change.inMs / 1000).toFixed(1)} s`);
+      }
+      if (change.event === "reconnected") {
+        options.onNotice("connected to the broker again");
+        subscribeAll(client, allowed, options.onNotice).catch((error: Error) =>
+          options.onNotice(`could not subscribe again: ${error.message}`),
+        );
+      }
+    },
   });
   return {
     topics: allowed,
-    stop: async () => {
-      stopping = true;
-      await client.endAsync(true);
-    },
+    stop: () => client.endAsync(true),
   };
 }

@@ -1,5 +1,4 @@
 import mqtt from "mqtt";
-import { brokerClientOptions, uniqueClientId } from "../control/broker-connection.ts";
 import type { ExitCategory } from "../exit-category.ts";
 import { buildMessage, type MerossMessage, parseMessage } from "../meross/envelope.ts";
 import {
@@ -9,6 +8,8 @@ import {
   systemAllRequest,
 } from "../meross/messages/index.ts";
 import { controllerReplyTopic, devicePublishTopic, deviceSubscribeTopic } from "../meross/topics.ts";
+import { brokerClientOptions, uniqueClientId } from "../mqtt/connection.ts";
+import { type Backoff, reconnectWithBackoff } from "../mqtt/reconnect.ts";
 import type { OnlineReport } from "./setup.ts";
 
 export interface OnlineWatchSettings {
@@ -48,6 +49,8 @@ export class DeviceOfflineError extends Error {
 }
 
 const SUMMARY_WAIT_MS = 5_000;
+/** Short steps: the wait is bounded by --timeout, and the laptop may rejoin the home network any second. */
+const ONLINE_WAIT_BACKOFF: Backoff = { initialMs: 1_000, maxMs: 4_000 };
 
 /**
  * Waits until the device publishes from its uuid: any message on `/appliance/<uuid>/publish`, or a
@@ -72,9 +75,10 @@ export function waitForDeviceOnline(
           ? {}
           : { username: settings.username, password: settings.password ?? "" }),
       },
-      { clientId, reconnectPeriod: 2_000, connectTimeoutMs: 5_000 },
+      { clientId, connectTimeoutMs: 5_000 },
     ),
   );
+  reconnectWithBackoff(client, { backoff: ONLINE_WAIT_BACKOFF });
   const observation: BrokerObservation = { reachedBroker: false };
 
   const askForSystemAll = () => {

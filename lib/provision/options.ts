@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { type FlagSpec, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
 import { type AuthMode, authModeSchema, deviceNameSchema, timezoneSchema } from "../config/stack.ts";
-import { usesPlainMqtt } from "../control/broker-connection.ts";
 import {
   type BrokerAddress,
   brokerAddressSchema,
@@ -21,6 +20,7 @@ import {
   wifiPasswordSchema,
 } from "../meross/identifiers.ts";
 import { isOpenEncryption, WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages/index.ts";
+import { usesPlainMqtt } from "../mqtt/connection.ts";
 import type { MysqlSettings, StackOutputs } from "../stack/outputs.ts";
 import type { SecretOrigin } from "../store/accounts.ts";
 

@@ -4,11 +4,7 @@ import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { BrokerAddress } from "../meross/broker-url.ts";
 import type { MqttCredentials } from "../meross/credentials.ts";
 import { deviceSubscribeTopic } from "../meross/topics.ts";
-
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-}
+import type { Backoff } from "../mqtt/reconnect.ts";
 
 export interface MqttLinkOptions {
   uuid: string;

@@ -17,8 +17,9 @@ import {
   toggleXPayload,
 } from "../meross/messages/index.ts";
 import { deviceSubscribeTopic } from "../meross/topics.ts";
+import type { Backoff } from "../mqtt/reconnect.ts";
 import type { Firmware } from "./firmware.ts";
-import { type Backoff, MqttLink } from "./mqtt-link.ts";
+import { MqttLink } from "./mqtt-link.ts";
 
 export interface SessionTiming {
   /** MQTT keepalive; real plugs use 120 s, some 30 s (protocol §5.1). */

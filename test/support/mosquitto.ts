@@ -53,8 +53,10 @@ export interface MosquittoInstance {
   plainUrl?: string;
   /** The rendered mosquitto.conf the broker runs with. */
   config: string;
-  /** Everything Mosquitto printed so far (its log goes to stdout). */
+  /** Everything Mosquitto printed so far (its log goes to stdout), across restarts. */
   output(): string;
+  /** Stops the broker (every client loses its connection) and starts it again on the same ports. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
 
   const dir = await mkdtemp(join(tmpdir(), "meross-mosquitto-"));
   let server: ServerProcess | undefined;
+  let earlierOutput = "";
 
   const stop = async (): Promise<void> => {
     await server?.stop(STOP_TIMEOUT_MS);
@@ -129,11 +132,14 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
     await writeFile(paths.config, config, { mode: 0o600 });
     await handOverToMosquittoUser(dir);
 
-    // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
-    const running = spawnServer("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], { cwd: dir });
-    server = running;
-    await waitForPort(port, running);
-    if (options.plainPort) await waitForPort(options.plainPort, running);
+    const launch = async () => {
+      // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
+      const running = spawnServer("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], { cwd: dir });
+      server = running;
+      await waitForPort(port, running);
+      if (options.plainPort) await waitForPort(options.plainPort, running);
+    };
+    await launch();
 
     return {
       host: "127.0.0.1",
@@ -143,7 +149,12 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       caPem: options.pki.caPem,
       ...(options.plainPort ? { plainUrl: `mqtt://127.0.0.1:${options.plainPort}` } : {}),
       config,
-      output: running.output,
+      output: () => earlierOutput + (server?.output() ?? ""),
+      async restart() {
+        await server?.stop(STOP_TIMEOUT_MS);
+        earlierOutput += server?.output() ?? "";
+        await launch();
+      },
       stop,
     };
   } catch (error) {

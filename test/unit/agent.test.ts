@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { reconnectDelayMs } from "../../lib/agent/agent.ts";
 import { formatLogLine } from "../../lib/agent/log.ts";
 import { SessionResponder } from "../../lib/agent/responder.ts";
 import { answerSessionMessage, inspectDeviceMessage, SESSION_TRIGGER_SRC } from "../../lib/agent/session.ts";
@@ -7,6 +6,7 @@ import { AgentSettingsError, loadAgentSettings, parseAgentSettings } from "../..
 import { buildMessage, buildReply, type MerossMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
+import { reconnectDelayMs } from "../../lib/mqtt/reconnect.ts";
 
 const CLOCK_NAMESPACE = Namespace.SystemClock;
 const BIND_NAMESPACE = Namespace.ControlBind;

@@ -5,7 +5,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseArgv } from "zx";
 import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError } from "../../lib/cli/flags.ts";
-import { BrokerConnectionError } from "../../lib/control/broker-connection.ts";
 import { ReplyTimeoutError } from "../../lib/control/client.ts";
 import {
   CONTROL_FLAGS,
@@ -18,6 +17,7 @@ import {
 import { channelState, describeResult, requestFor, resolveDevice } from "../../lib/control/toggle.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
+import { BrokerConnectionError } from "../../lib/mqtt/connection.ts";
 import { UnknownDeviceError } from "../../lib/stack/devices.ts";
 import type { StackOutputs } from "../../lib/stack/outputs.ts";
 

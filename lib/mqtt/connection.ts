@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import mqtt, { ErrorWithReasonCode, ErrorWithSubackPacket, type IClientOptions, type MqttClient } from "mqtt";
 import type { ExitCategory } from "../exit-category.ts";
 import { brokerAddressSchema, redactBrokerUrl } from "../meross/broker-url.ts";
 
 /**
- * How the kit's own clients (session agent, control, monitor) reach the broker. Unlike devices,
- * they honour the scheme: `mqtt://` is plain (a local test listener), anything else is TLS checked
- * against the stack's CA.
+ * How the kit's own clients (session agent, provision's online wait, control, monitor) reach the
+ * broker. Unlike devices, they honour the scheme: `mqtt://` is plain (a local test listener),
+ * anything else is TLS checked against the stack's CA. A client that lives on after a lost
+ * connection adds the one reconnect policy, reconnectWithBackoff (./reconnect.ts).
  */
 export interface BrokerClientSettings {
   brokerUrl: string;
@@ -33,7 +34,7 @@ export class BrokerConnectionError extends Error {
 
 export function brokerClientOptions(
   settings: BrokerClientSettings,
-  extra: { clientId: string; reconnectPeriod?: number; connectTimeoutMs?: number },
+  extra: { clientId: string; connectTimeoutMs?: number },
 ): IClientOptions {
   const parsed = brokerAddressSchema.safeParse(settings.brokerUrl);
   if (!parsed.success) {
@@ -53,7 +54,8 @@ export function brokerClientOptions(
     clientId: extra.clientId,
     clean: true,
     protocolVersion: 4,
-    reconnectPeriod: extra.reconnectPeriod ?? 0,
+    // Off until a long-lived client turns on the one policy, reconnectWithBackoff.
+    reconnectPeriod: 0,
     connectTimeout: extra.connectTimeoutMs ?? 10_000,
     resubscribe: false,
   };
@@ -64,10 +66,17 @@ export function uniqueClientId(tool: string): string {
   return `${tool}-${randomBytes(4).toString("hex")}`;
 }
 
-/** MQTT CONNACK codes 4 and 5 (bad credentials, not authorised) as MQTT.js reports them. */
-function isAuthRefusal(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return code === 4 || code === 5 || code === 134 || code === 135;
+/** CONNACK codes that refuse the login: MQTT 3.1.1 §3.2.2.3 and their MQTT 5 reason codes (§3.2.2.2.). */
+const LOGIN_REFUSED: ReadonlySet<number> = new Set([
+  4, // bad user name or password
+  5, // not authorized
+  0x86, // MQTT 5: bad user name or password
+  0x87, // MQTT 5: not authorized
+]);
+
+/** MQTT.js reports a refused CONNACK as an ErrorWithReasonCode carrying the broker's code. */
+function isLoginRefusal(error: unknown): boolean {
+  return error instanceof ErrorWithReasonCode && LOGIN_REFUSED.has(error.code);
 }
 
 /** One connection attempt that settles: connected, refused, or timed out, never retrying on its own. */
@@ -83,10 +92,16 @@ export function connectOnce(
   const where = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(clientOptions);
-    const fail = (error: BrokerConnectionError) => {
+    // Only our own listeners come off: MQTT.js's own (its reconnect on "close") must stay.
+    const settle = () => {
       clearTimeout(timer);
-      client.removeAllListeners();
+      client.off("connect", onConnect);
+      client.off("error", onError);
+      client.off("close", onClose);
       client.on("error", () => {});
+    };
+    const fail = (error: BrokerConnectionError) => {
+      settle();
       client.end(true);
       reject(error);
     };
@@ -97,15 +112,12 @@ export function connectOnce(
         ),
       timeoutMs,
     );
-    client.once("connect", () => {
-      clearTimeout(timer);
-      client.removeAllListeners("error");
-      client.removeAllListeners("close");
-      client.on("error", () => {});
+    const onConnect = () => {
+      settle();
       resolve(client);
-    });
-    client.once("error", (error) => {
-      if (isAuthRefusal(error)) {
+    };
+    const onError = (error: Error) => {
+      if (isLoginRefusal(error)) {
         fail(
           new BrokerConnectionError(
             "ECONNREFUSED_AUTH",
@@ -124,15 +136,17 @@ export function connectOnce(
           ),
         );
       }
-    });
-    client.once("close", () =>
+    };
+    const onClose = () =>
       fail(
         new BrokerConnectionError(
           "ECONNECT",
           `the broker at ${where} closed the connection before accepting it`,
         ),
-      ),
-    );
+      );
+    client.once("connect", onConnect);
+    client.once("error", onError);
+    client.once("close", onClose);
   });
 }
 
@@ -147,9 +161,13 @@ export async function trySubscribe(client: MqttClient, topic: string, qos: 0 | 1
     const granted = await client.subscribeAsync(topic, { qos });
     return granted.every((grant) => (grant.qos & SUBACK_FAILURE) === 0);
   } catch (error) {
-    // MQTT.js 5 wraps the refusal in an ErrorWithSubackPacket carrying the SUBACK's return codes.
-    const granted = (error as { packet?: { granted?: unknown[] } }).packet?.granted;
-    if (granted?.some((code) => typeof code === "number" && (code & SUBACK_FAILURE) !== 0)) return false;
+    // MQTT.js 5 rejects a refusal with an ErrorWithSubackPacket carrying the SUBACK's return codes.
+    if (
+      error instanceof ErrorWithSubackPacket &&
+      error.packet.granted.some((code) => typeof code === "number" && (code & SUBACK_FAILURE) !== 0)
+    ) {
+      return false;
+    }
     throw error;
   }
 }
