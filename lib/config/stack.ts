@@ -82,6 +82,17 @@ const cacheSecondsSchema = z.coerce
   .min(0, "must not be negative")
   .max(86_400, "must be at most 86400 (one day)");
 
+/**
+ * go-auth has one switch for its whole cache (auth_opt_cache) and reads a lifetime of 0 as its cache
+ * library's default (60 s in 3.5.0's ttlcache, ~30 s in older go-cache builds), not as "off". So the
+ * kit takes 0 as "off" only when both lifetimes are 0 (rendered as auth_opt_cache false) and refuses
+ * one 0 alone, which the plugin would silently turn into a minute.
+ */
+export function cacheSecondsProblem(authCacheSeconds: number, aclCacheSeconds: number): string | undefined {
+  if ((authCacheSeconds === 0) === (aclCacheSeconds === 0)) return undefined;
+  return "authCacheSeconds and aclCacheSeconds must both be 0 (go-auth's cache off) or both at least 1: go-auth reads a single 0 as its default lifetime of 60 s";
+}
+
 export const timezoneSchema = z
   .string()
   .trim()
@@ -160,6 +171,11 @@ export const stackConfigSchema = z
         input: config.deviceKeyOrigin,
         message: "only means something with deviceKey set (without it the stack generates the key)",
       });
+    }
+    const cacheProblem = cacheSecondsProblem(config.authCacheSeconds, config.aclCacheSeconds);
+    if (cacheProblem) {
+      const key = config.authCacheSeconds === 0 ? "authCacheSeconds" : "aclCacheSeconds";
+      ctx.addIssue({ code: "custom", path: [key], input: 0, message: cacheProblem });
     }
     if (config.certificateRenewalDays >= config.certificateValidityDays) {
       ctx.addIssue({

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { Liquid } from "liquidjs";
 import { z } from "zod";
-import { type AuthMode, authModeSchema } from "../config/stack.ts";
+import { type AuthMode, authModeSchema, cacheSecondsProblem } from "../config/stack.ts";
 import { hostSchema, isIpv4, portSchema } from "../meross/identifiers.ts";
 import { PBKDF2_ALGORITHM, PBKDF2_ITERATIONS, PBKDF2_KEY_LENGTH, PBKDF2_SALT_LENGTH } from "../store/hash.ts";
 import { GO_AUTH_QUERIES } from "../store/queries.ts";
@@ -64,6 +64,10 @@ const settingsSchema = z.object({
       pluginPath: pathSchema,
       authCacheSeconds: cacheSecondsSchema.default(DEFAULT_AUTH_CACHE_SECONDS),
       aclCacheSeconds: cacheSecondsSchema.default(DEFAULT_ACL_CACHE_SECONDS),
+    })
+    .superRefine((mysql, ctx) => {
+      const problem = cacheSecondsProblem(mysql.authCacheSeconds, mysql.aclCacheSeconds);
+      if (problem) ctx.addIssue({ code: "custom", path: ["authCacheSeconds"], message: problem });
     })
     .optional(),
 });

@@ -96,7 +96,7 @@ $(tail -20 "$log")"
 install_plugin() {
   mkdir -p "$CACHE_DIR"
   local real_info="go-auth $GO_AUTH_MODULE@$GO_AUTH_REF"
-  local compat_info="go-auth-compat $(compat_fingerprint) (stand-in: the Go module proxy refused $GO_AUTH_MODULE@$GO_AUTH_REF)"
+  local compat_info="go-auth-compat $(compat_fingerprint) (stand-in following go-auth 3.5.0; the Go module proxy refused $GO_AUTH_MODULE@$GO_AUTH_REF)"
   local built=""
   [[ -f "$PLUGIN" && -f "$BUILD_INFO" ]] && built="$(cat "$BUILD_INFO")"
 

@@ -39,6 +39,13 @@ export interface StartMosquittoOptions {
   mysql?: MosquittoDatabase;
   /** Also listen for plain MQTT on 127.0.0.1 at this port. */
   plainPort?: number;
+  /**
+   * go-auth options appended after the rendered ones (the plugin keeps the last value of a key), for
+   * tests of the plugin's own behaviour under settings the kit never renders.
+   */
+  goAuthOptions?: Record<string, string>;
+  /** Return once the process runs, without waiting for the listener (e.g. while go-auth waits for MySQL). */
+  noWait?: boolean;
 }
 
 export interface MosquittoInstance {
@@ -57,6 +64,10 @@ export interface MosquittoInstance {
   output(): string;
   /** Stops the broker (every client loses its connection) and starts it again on the same ports. */
   restart(): Promise<void>;
+  /** The exit code or signal once the process has ended. */
+  exitStatus(): number | NodeJS.Signals | undefined;
+  /** Resolves once the TLS listener accepts connections; rejects if Mosquitto exits first. */
+  listening(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -129,17 +140,23 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
           }
         : {}),
     });
-    await writeFile(paths.config, config, { mode: 0o600 });
+    const extra = Object.entries(options.goAuthOptions ?? {}).map(
+      ([key, value]) => `auth_opt_${key} ${value}\n`,
+    );
+    await writeFile(paths.config, config + extra.join(""), { mode: 0o600 });
     await handOverToMosquittoUser(dir);
 
-    const launch = async () => {
-      // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
-      const running = spawnServer("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], { cwd: dir });
-      server = running;
+    const listening = async () => {
+      const running = server as ServerProcess;
       await waitForPort(port, running);
       if (options.plainPort) await waitForPort(options.plainPort, running);
     };
-    await launch();
+    const launch = async (wait: boolean) => {
+      // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
+      server = spawnServer("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], { cwd: dir });
+      if (wait) await listening();
+    };
+    await launch(!options.noWait);
 
     return {
       host: "127.0.0.1",
@@ -150,10 +167,12 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       ...(options.plainPort ? { plainUrl: `mqtt://127.0.0.1:${options.plainPort}` } : {}),
       config,
       output: () => earlierOutput + (server?.output() ?? ""),
+      exitStatus: () => server?.exitStatus(),
+      listening,
       async restart() {
         await server?.stop(STOP_TIMEOUT_MS);
         earlierOutput += server?.output() ?? "";
-        await launch();
+        await launch(true);
       },
       stop,
     };

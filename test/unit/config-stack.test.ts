@@ -233,6 +233,11 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
     ],
     ["a negative cache TTL", { aclCacheSeconds: -5 }, /aclCacheSeconds: -5 must not be negative/],
     [
+      "one cache TTL 0 (go-auth's default lifetime, not off)",
+      { aclCacheSeconds: 0 },
+      /aclCacheSeconds: 0 authCacheSeconds and aclCacheSeconds must both be 0 \(go-auth's cache off\)/,
+    ],
+    [
       "an unknown time zone",
       { timezone: "Mars/Olympus" },
       /timezone: "Mars\/Olympus" must be an IANA time zone/,

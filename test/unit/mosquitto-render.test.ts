@@ -205,17 +205,31 @@ describe("renderMosquittoConf, mysql", () => {
     expect(single(text, "auth_opt_acl_cache_seconds")).toBe(String(DEFAULT_ACL_CACHE_SECONDS));
   });
 
-  it("takes configured TTLs", () => {
-    const custom = renderMosquittoConf({
+  const withCache = (authCacheSeconds: number, aclCacheSeconds: number) =>
+    renderMosquittoConf({
       ...mysql,
       mysql: {
         ...(mysql.mysql as NonNullable<MosquittoSettings["mysql"]>),
-        authCacheSeconds: 5,
-        aclCacheSeconds: 0,
+        authCacheSeconds,
+        aclCacheSeconds,
       },
     });
+
+  it("takes configured TTLs", () => {
+    const custom = withCache(5, 7);
     expect(single(custom, "auth_opt_auth_cache_seconds")).toBe("5");
-    expect(single(custom, "auth_opt_acl_cache_seconds")).toBe("0");
+    expect(single(custom, "auth_opt_acl_cache_seconds")).toBe("7");
+  });
+
+  it("turns go-auth's cache off when both TTLs are 0, instead of rendering 0 (which go-auth reads as 60 s)", () => {
+    const off = withCache(0, 0);
+    expect(single(off, "auth_opt_cache")).toBe("false");
+    expect(off).not.toMatch(/^auth_opt_\w+_cache_seconds/m);
+  });
+
+  it("refuses a single 0 TTL, which go-auth would turn into its 60 s default", () => {
+    expect(() => withCache(30, 0)).toThrow(/both be 0 \(go-auth's cache off\) or both at least 1/);
+    expect(() => withCache(0, 30)).toThrow(MosquittoConfigError);
   });
 
   it("keeps auth global when a plain listener is added, so plain MQTT needs a login too", () => {

@@ -1,10 +1,16 @@
-// A Mosquitto auth plugin that reads the same options, runs the same MySQL queries and verifies the
-// same PBKDF2 hashes as github.com/iegomez/mosquitto-go-auth (MySQL backend, pbkdf2 hasher). The
-// integration suite falls back to it only when the Go module proxy refuses to serve go-auth itself
-// (scripts/ci/install-test-deps.sh says so loudly), so the kit's rendered config, schema, queries and
-// hashes are still exercised by a real broker. Deliberate differences from go-auth: no cache (every
-// check hits MySQL), and a stored key must match the derived key in full length (go-auth accepts a
-// truncated stored key; lib/store never writes one).
+// A Mosquitto auth plugin that stands in for mosquitto-go-auth 3.5.0 (github.com/lhns/mosquitto-go-auth,
+// the release the kit's default image ships) with its MySQL backend, pbkdf2 hasher and in-memory cache.
+// The integration suite falls back to it only when the Go module proxy refuses to serve go-auth
+// itself (scripts/ci/install-test-deps.sh says so loudly). It follows 3.5.0 wherever a test or a
+// benchmark depends on it, including where 3.5.0 misbehaves, so the tests show that the kit never
+// reaches that behaviour:
+//   - go-auth.go: option parsing, the cache (cache.go here), retry_count, empty credentials refused
+//     as an error, answers granted / rejected / error (MOSQ_ERR_SUCCESS / _AUTH or _ACL_DENIED / _UNKNOWN);
+//   - backends/mysql.go and db.go: queries, connect tries and connection lifetime (mysql.go here);
+//   - hashing/pbkdf2.go: Compare, panics included (hasher.go here).
+//
+// Every check runs on Mosquitto's only network thread, one at a time, as go-auth's do.
+// Options it does not implement are refused at start rather than ignored.
 package main
 
 /*
@@ -15,52 +21,58 @@ extern void compat_log(int level, char *message);
 import "C"
 
 import (
-	"crypto/pbkdf2"
-	"crypto/sha256"
-	"crypto/sha512"
-	"crypto/subtle"
-	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
-	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unsafe"
-
-	"github.com/go-sql-driver/mysql"
 )
 
-type settings struct {
-	userQuery      string
-	superuserQuery string
-	aclQuery       string
-}
+// go-auth.go's answers to auth-plugin.c.
+const (
+	authRejected = 0
+	authGranted  = 1
+	authError    = 2
+)
+
+const (
+	logError   = int(C.MOSQ_LOG_ERR)
+	logWarning = int(C.MOSQ_LOG_WARNING)
+	logNotice  = int(C.MOSQ_LOG_NOTICE)
+)
 
 var (
-	options = map[string]string{}
-	db      *sql.DB
-	active  settings
+	options    = map[string]string{}
+	backend    *mysqlBackend
+	cache      *goStore
+	retryCount int
 )
 
-// Options that only tune go-auth's caching, logging or hashing of new passwords: they do not change
-// whether a check passes, so the compat plugin accepts and ignores them.
+// Options that only tune logging or how go-auth hashes passwords it creates itself: they do not
+// change any answer, so the stand-in accepts and ignores them.
 var ignoredOptions = map[string]bool{
 	"log_level": true, "log_dest": true, "log_file": true,
-	"cache": true, "cache_type": true, "cache_reset": true, "cache_refresh": true,
-	"auth_cache_seconds": true, "acl_cache_seconds": true, "auth_jitter_seconds": true, "acl_jitter_seconds": true,
 	"hasher_salt_size": true, "hasher_iterations": true, "hasher_keylen": true, "hasher_algorithm": true,
-	"retry_count": true, "exhaust_backend_first": true, "disable_superuser": true,
-	"mysql_allow_native_passwords": true,
+	"exhaust_backend_first": true,
 }
 
-func logf(level C.int, format string, args ...any) {
+var implementedOptions = map[string]bool{
+	"backends": true, "hasher": true, "hasher_salt_encoding": true, "disable_superuser": true, "retry_count": true,
+	"cache": true, "cache_type": true, "cache_reset": true, "cache_refresh": true,
+	"auth_cache_seconds": true, "acl_cache_seconds": true, "auth_jitter_seconds": true, "acl_jitter_seconds": true,
+	"mysql_host": true, "mysql_port": true, "mysql_dbname": true, "mysql_user": true, "mysql_password": true,
+	"mysql_protocol": true, "mysql_sslmode": true, "mysql_allow_native_passwords": true,
+	"mysql_userquery": true, "mysql_superquery": true, "mysql_aclquery": true,
+	"mysql_connect_tries": true, "mysql_max_life_time": true,
+}
+
+func logf(level int, format string, args ...any) {
 	message := C.CString(fmt.Sprintf(format, args...))
 	defer C.free(unsafe.Pointer(message))
-	C.compat_log(level, message)
+	C.compat_log(C.int(level), message)
 }
 
 //export compatSetOption
@@ -68,32 +80,27 @@ func compatSetOption(key, value *C.char) {
 	options[C.GoString(key)] = C.GoString(value)
 }
 
+// compatStart is AuthPluginInit: any failure there is log.Fatalf, which ends the whole Mosquitto
+// process at once (exit status 1), so does this.
+//
 //export compatStart
-func compatStart() *C.char {
+func compatStart() {
 	if err := start(); err != nil {
-		return C.CString(err.Error())
+		logf(logError, "%s", err)
+		os.Exit(1)
 	}
-	logf(C.MOSQ_LOG_NOTICE, "ready: mysql backend, pbkdf2 hasher, no cache")
-	return nil
+	cacheState := "no cache"
+	if cache != nil {
+		cacheState = fmt.Sprintf("cache auth %s acl %s refresh %t",
+			cache.authExpiration, cache.aclExpiration, cache.refreshExpiration)
+	}
+	logf(logNotice, "ready: mysql backend, pbkdf2 hasher, %s (follows go-auth 3.5.0)", cacheState)
 }
 
 func start() error {
-	required := func(key string) (string, error) {
-		value, ok := options[key]
-		if !ok || value == "" {
-			return "", fmt.Errorf("missing option auth_opt_%s", key)
-		}
-		return value, nil
-	}
-	known := map[string]bool{
-		"backends": true, "hasher": true, "hasher_salt_encoding": true, "mysql_salt_encoding": true,
-		"mysql_host": true, "mysql_port": true, "mysql_dbname": true, "mysql_user": true, "mysql_password": true,
-		"mysql_protocol": true, "mysql_sslmode": true,
-		"mysql_userquery": true, "mysql_superquery": true, "mysql_aclquery": true,
-	}
 	var unknown []string
 	for key := range options {
-		if !known[key] && !ignoredOptions[key] {
+		if !implementedOptions[key] && !ignoredOptions[key] {
 			unknown = append(unknown, key)
 		}
 	}
@@ -101,185 +108,141 @@ func start() error {
 		sort.Strings(unknown)
 		return fmt.Errorf("options this go-auth stand-in does not implement: auth_opt_%s", strings.Join(unknown, ", auth_opt_"))
 	}
-	if backends, _ := required("backends"); backends != "mysql" {
-		return fmt.Errorf("auth_opt_backends must be mysql, got %q", backends)
-	}
-	if hasher := options["hasher"]; hasher != "" && hasher != "pbkdf2" {
-		return fmt.Errorf("auth_opt_hasher must be pbkdf2, got %q", hasher)
-	}
-	for _, key := range []string{"hasher_salt_encoding", "mysql_salt_encoding"} {
-		if encoding := options[key]; encoding != "" && encoding != "base64" {
-			return fmt.Errorf("auth_opt_%s must be base64, got %q", key, encoding)
+	for key, want := range map[string]string{
+		"backends": "mysql", "hasher": "pbkdf2", "hasher_salt_encoding": "base64",
+		"mysql_protocol": "tcp", "mysql_sslmode": "false", "disable_superuser": "true",
+	} {
+		if value, ok := options[key]; ok && value != want {
+			return fmt.Errorf("auth_opt_%s %q is not implemented by this stand-in (only %q)", key, value, want)
 		}
 	}
-	if protocol := options["mysql_protocol"]; protocol != "" && protocol != "tcp" {
-		return fmt.Errorf("auth_opt_mysql_protocol must be tcp, got %q", protocol)
+	if _, ok := options["backends"]; !ok {
+		return errors.New("missing option auth_opt_backends")
 	}
-	if sslmode := options["mysql_sslmode"]; sslmode != "" && sslmode != "false" {
-		return fmt.Errorf("auth_opt_mysql_sslmode %q is not implemented", sslmode)
+	if value, ok := options["retry_count"]; ok {
+		if parsed, err := strconv.Atoi(value); err == nil {
+			retryCount = parsed
+		} else {
+			logf(logWarning, "couldn't parse retryCount (err: %s), defaulting to 0", err)
+		}
 	}
 	var err error
-	config := mysql.NewConfig()
-	if config.DBName, err = required("mysql_dbname"); err != nil {
-		return err
+	if backend, err = newMysqlBackend(options); err != nil {
+		return fmt.Errorf("error initializing backends: %w", err)
 	}
-	if config.User, err = required("mysql_user"); err != nil {
-		return err
+	if options["disable_superuser"] == "true" {
+		backend.superuserQuery = ""
 	}
-	if config.Passwd, err = required("mysql_password"); err != nil {
-		return err
+	if strings.ReplaceAll(options["cache"], " ", "") == "true" {
+		return setCache()
 	}
-	if active.userQuery, err = required("mysql_userquery"); err != nil {
-		return err
-	}
-	if options["disable_superuser"] != "true" {
-		active.superuserQuery = options["mysql_superquery"]
-	}
-	active.aclQuery = options["mysql_aclquery"]
-	host, port := options["mysql_host"], options["mysql_port"]
-	if host == "" {
-		host = "localhost"
-	}
-	if port == "" {
-		port = "3306"
-	}
-	config.Net = "tcp"
-	config.Addr = net.JoinHostPort(host, port)
-	config.AllowNativePasswords = options["mysql_allow_native_passwords"] == "true"
-	config.Timeout = 5 * time.Second
-	config.ReadTimeout = 10 * time.Second
-	config.WriteTimeout = 10 * time.Second
+	return nil
+}
 
-	connector, err := mysql.NewConnector(config)
-	if err != nil {
-		return fmt.Errorf("mysql settings: %w", err)
+// setCache is go-auth.go setCache for the default (in-memory) cache type.
+func setCache() error {
+	if cacheType := options["cache_type"]; cacheType == "redis" {
+		return errors.New("auth_opt_cache_type redis is not implemented by this stand-in")
 	}
-	db = sql.OpenDB(connector)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err = db.Ping()
-		if err == nil {
-			return nil
+	seconds := func(key string, fallback int64) int64 {
+		value, ok := options[key]
+		if !ok {
+			return fallback
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("cannot reach mysql at %s as %s: %w", config.Addr, config.User, err)
+		parsed, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			logf(logWarning, "couldn't parse %s (err: %s), defaulting to %d", key, err, fallback)
+			return fallback
 		}
-		time.Sleep(time.Second)
+		return parsed
 	}
+	authSeconds, aclSeconds := seconds("auth_cache_seconds", 30), seconds("acl_cache_seconds", 30)
+	authJitter, aclJitter := min(seconds("auth_jitter_seconds", 0), authSeconds), min(seconds("acl_jitter_seconds", 0), aclSeconds)
+	cache = newGoStore(
+		time.Duration(authSeconds)*time.Second, time.Duration(aclSeconds)*time.Second,
+		time.Duration(authJitter)*time.Second, time.Duration(aclJitter)*time.Second,
+		options["cache_refresh"] == "true",
+	)
+	if options["cache_reset"] == "true" {
+		cache.reset()
+	}
+	return nil
 }
 
 //export compatStop
 func compatStop() {
-	if db != nil {
-		db.Close()
+	backend.halt()
+}
+
+func withRetries(check func() (bool, error)) C.int {
+	var ok bool
+	var err error
+	for try := 0; try <= retryCount; try++ {
+		if ok, err = check(); err == nil {
+			break
+		}
 	}
+	if err != nil {
+		logf(logError, "%s", err)
+		return authError
+	}
+	if ok {
+		return authGranted
+	}
+	return authRejected
 }
 
 //export compatBasicAuth
-func compatBasicAuth(username, password *C.char) bool {
-	user := C.GoString(username)
-	var stored sql.NullString
-	err := db.QueryRow(active.userQuery, user).Scan(&stored)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !stored.Valid) {
-		logf(C.MOSQ_LOG_INFO, "unknown user %q", user)
-		return false
-	}
-	if err != nil {
-		logf(C.MOSQ_LOG_ERR, "user query failed for %q: %v", user, err)
-		return false
-	}
-	ok, err := verifyPBKDF2(C.GoString(password), stored.String)
-	if err != nil {
-		logf(C.MOSQ_LOG_ERR, "stored hash of %q: %v", user, err)
-	}
-	return ok
-}
-
-func verifyPBKDF2(password, stored string) (bool, error) {
-	fields := strings.Split(stored, "$")
-	if len(fields) != 5 || fields[0] != "PBKDF2" {
-		return false, errors.New("not PBKDF2$<algorithm>$<iterations>$<salt>$<key>")
-	}
-	var newHash func() hash.Hash
-	switch fields[1] {
-	case "sha512":
-		newHash = sha512.New
-	case "sha256":
-		newHash = sha256.New
-	default:
-		return false, fmt.Errorf("unknown algorithm %q", fields[1])
-	}
-	iterations, err := strconv.Atoi(fields[2])
-	if err != nil || iterations < 1 {
-		return false, fmt.Errorf("bad iteration count %q", fields[2])
-	}
-	salt, err := base64.StdEncoding.DecodeString(fields[3])
-	if err != nil {
-		return false, fmt.Errorf("salt is not base64: %w", err)
-	}
-	key, err := base64.StdEncoding.DecodeString(fields[4])
-	if err != nil || len(key) == 0 {
-		return false, errors.New("key is empty or not base64")
-	}
-	derived, err := pbkdf2.Key(newHash, password, salt, iterations, len(key))
-	if err != nil {
-		return false, err
-	}
-	return subtle.ConstantTimeCompare(derived, key) == 1, nil
+func compatBasicAuth(username, password *C.char) C.int {
+	user, pass := C.GoString(username), C.GoString(password)
+	return withRetries(func() (bool, error) {
+		if user == "" || pass == "" {
+			return false, errors.New("empty username or password not allowed")
+		}
+		if cache != nil {
+			if cached, granted := cache.checkAuthRecord(user, pass); cached {
+				return granted, nil
+			}
+		}
+		granted, err := backend.getUser(user, pass)
+		if cache != nil && err == nil {
+			cache.setAuthRecord(user, pass, granted)
+		}
+		return granted, err
+	})
 }
 
 //export compatAclCheck
-func compatAclCheck(username, clientID, topic *C.char, access C.int) bool {
-	user, client, wanted := C.GoString(username), C.GoString(clientID), C.GoString(topic)
-	if active.superuserQuery != "" {
-		var count sql.NullInt64
-		if err := db.QueryRow(active.superuserQuery, user).Scan(&count); err == nil && count.Int64 > 0 {
-			return true
+func compatAclCheck(username, clientID, topic *C.char, access C.int) C.int {
+	user, client, wanted, acc := C.GoString(username), C.GoString(clientID), C.GoString(topic), int(access)
+	return withRetries(func() (bool, error) {
+		if cache != nil {
+			if cached, granted := cache.checkACLRecord(user, wanted, client, acc); cached {
+				return granted, nil
+			}
 		}
-	}
-	// go-auth's rule: without an ACL query every authenticated user may do anything.
-	if active.aclQuery == "" {
-		return true
-	}
-	rows, err := db.Query(active.aclQuery, user, int(access))
-	if err != nil {
-		logf(C.MOSQ_LOG_ERR, "acl query failed for %q: %v", user, err)
-		return false
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pattern string
-		if err := rows.Scan(&pattern); err != nil {
-			logf(C.MOSQ_LOG_ERR, "acl row for %q: %v", user, err)
-			return false
+		granted, err := checkSuperuserThenACL(user, wanted, client, acc)
+		if cache != nil && err == nil {
+			cache.setACLRecord(user, wanted, client, acc, granted)
 		}
-		pattern = strings.ReplaceAll(strings.ReplaceAll(pattern, "%c", client), "%u", user)
-		if topicMatches(pattern, wanted) {
-			return true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		logf(C.MOSQ_LOG_ERR, "acl rows for %q: %v", user, err)
-	}
-	return false
+		return granted, err
+	})
 }
 
-// topicMatches applies an ACL pattern the way go-auth does: `+` stands for one level, `#` for the
-// rest; a wildcard in the checked topic (a subscription filter) only matches the same wildcard.
-func topicMatches(pattern, topic string) bool {
-	if pattern == topic {
-		return true
+// checkSuperuserThenACL is backends.go's: the first error is kept while later checks still run.
+func checkSuperuserThenACL(user, topic, client string, acc int) (bool, error) {
+	superuser, err := backend.getSuperuser(user)
+	if superuser && err == nil {
+		return true, nil
 	}
-	patternLevels, topicLevels := strings.Split(pattern, "/"), strings.Split(topic, "/")
-	for i, level := range patternLevels {
-		if level == "#" {
-			return true
-		}
-		if i >= len(topicLevels) || (level != "+" && level != topicLevels[i]) {
-			return false
-		}
+	granted, aclErr := backend.checkACL(user, topic, client, acc)
+	if granted && aclErr == nil {
+		return true, nil
 	}
-	return len(patternLevels) == len(topicLevels)
+	if err == nil {
+		err = aclErr
+	}
+	return false, err
 }
 
 func main() {}

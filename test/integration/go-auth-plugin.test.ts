@@ -1,0 +1,185 @@
+import mqtt from "mqtt";
+import type { Connection } from "mysql2/promise";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { controllerAccount } from "../../lib/store/accounts.ts";
+import { applySchema, revokeAccount, upsertAccount } from "../../lib/store/database.ts";
+import { PASSWORD_HASH_CHECK } from "../../lib/store/schema.ts";
+import { makeTestPki, type TestPki } from "../support/certs.ts";
+import { goAuthPluginInfo } from "../support/go-auth.ts";
+import { MALFORMED_HASHES } from "../support/malformed-hashes.ts";
+import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
+import { type MosquittoInstance, type StartMosquittoOptions, startMosquitto } from "../support/mosquitto.ts";
+import { freePort } from "../support/ports.ts";
+
+/**
+ * What the auth plugin the suite runs (go-auth 3.5.0, or the stand-in that follows it) does with the
+ * settings and rows the kit produces, and, where the kit must keep away from it, with those it never
+ * produces: cache lifetimes, cached denials, what 0 means, the cache key, a malformed stored hash and
+ * a database that is not there at start. The kit's own guards are tested beside their code.
+ */
+
+const HOST = "broker.test";
+const NOT_AUTHORIZED = 5;
+/** A cache lifetime short enough to wait out, long enough that a check right after a change is a hit. */
+const CACHE_SECONDS = 2;
+const AFTER_EXPIRY_MS = CACHE_SECONDS * 1000 + 700;
+
+let pki: TestPki;
+let db: MariaDbInstance;
+let conn: Connection;
+const brokers: MosquittoInstance[] = [];
+
+async function broker(options: Partial<StartMosquittoOptions> = {}): Promise<MosquittoInstance> {
+  const started = await startMosquitto({
+    variant: "mysql",
+    pki,
+    mysql: { ...db, authCacheSeconds: CACHE_SECONDS, aclCacheSeconds: CACHE_SECONDS },
+    ...options,
+  });
+  brokers.push(started);
+  return started;
+}
+
+/** "accepted", or the CONNACK code the broker refused the login with. */
+async function login(
+  target: MosquittoInstance,
+  username: string,
+  password: string,
+): Promise<"accepted" | number> {
+  try {
+    const client = await mqtt.connectAsync(target.url, {
+      ca: pki.caPem,
+      servername: HOST,
+      username,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+    });
+    await client.endAsync(true);
+    return "accepted";
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "number") return code;
+    throw error;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let serial = 0;
+/** A fresh controller account (the kit's kind with the plainest login). */
+const freshController = (prefix = "ctl") =>
+  controllerAccount(`${prefix}${++serial}`, `password-of-${prefix}-${serial}-x`);
+
+beforeAll(async () => {
+  console.info(`auth plugin under test: ${goAuthPluginInfo()}`);
+  pki = await makeTestPki({ host: HOST });
+  db = await startMariaDb();
+  conn = await db.connect();
+  await applySchema(conn);
+});
+
+afterEach(async (context) => {
+  if (context.task.result?.state === "fail") {
+    for (const started of brokers) console.info(started.output().split("\n").slice(-30).join("\n"));
+  }
+  await Promise.all(brokers.splice(0).map((started) => started.stop()));
+});
+
+afterAll(async () => {
+  await conn?.end();
+  await db?.stop();
+  await pki?.cleanup();
+});
+
+describe("the auth cache, as the kit configures it", () => {
+  it("a granted login keeps working for authCacheSeconds after its account is removed, then is refused", async () => {
+    const target = await broker();
+    const account = freshController();
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await revokeAccount(conn, account.username);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await sleep(AFTER_EXPIRY_MS);
+    expect(await login(target, account.username, account.password)).toBe(NOT_AUTHORIZED);
+  });
+
+  it("a denial is cached as well: an account created right after a refused login waits for the expiry", async () => {
+    const target = await broker();
+    const account = freshController();
+    expect(await login(target, account.username, account.password)).toBe(NOT_AUTHORIZED);
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe(NOT_AUTHORIZED);
+    await sleep(AFTER_EXPIRY_MS);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+  });
+
+  it("both lifetimes 0 turn the cache off: a removed account is refused at once", async () => {
+    const target = await broker({ mysql: { ...db, authCacheSeconds: 0, aclCacheSeconds: 0 } });
+    expect(target.config).toMatch(/^auth_opt_cache false$/m);
+    const account = freshController();
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await revokeAccount(conn, account.username);
+    expect(await login(target, account.username, account.password)).toBe(NOT_AUTHORIZED);
+  });
+});
+
+describe("go-auth 3.5.0 behaviour the kit keeps away from", () => {
+  it("auth_cache_seconds 0 with the cache on is not 'no cache' (it is ttlcache's 60 s default)", async () => {
+    const target = await broker({ goAuthOptions: { auth_cache_seconds: "0" } });
+    const account = freshController();
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await revokeAccount(conn, account.username);
+    await sleep(AFTER_EXPIRY_MS);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+  });
+
+  it("the cache key is the plain text auth-<user>-<password>: 'home' with 'assistant-<pw>' rides on 'home-assistant'", async () => {
+    const target = await broker();
+    const account = controllerAccount("home-assistant", "the-home-assistant-password");
+    await upsertAccount(conn, account);
+    expect(await login(target, "home", `assistant-${account.password}`)).toBe(NOT_AUTHORIZED);
+    await sleep(AFTER_EXPIRY_MS); // let that denial expire, or it would answer the line below
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    expect(await login(target, "home", `assistant-${account.password}`)).toBe("accepted");
+    await revokeAccount(conn, account.username);
+  });
+
+  it("a stored hash with fewer than five fields makes the plugin panic and Mosquitto exit", async () => {
+    const target = await broker();
+    const account = freshController();
+    await upsertAccount(conn, account);
+    // Only possible with the schema's constraint gone, which is what this test shows it is for.
+    await conn.query(`ALTER TABLE accounts DROP CONSTRAINT ${PASSWORD_HASH_CHECK.name}`);
+    try {
+      await conn.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [
+        MALFORMED_HASHES["four fields (go-auth panics)"],
+        account.username,
+      ]);
+      // The connection dies with the broker, before any CONNACK: nothing to await there.
+      void login(target, account.username, account.password).catch(() => undefined);
+      const deadline = Date.now() + 10_000;
+      while (target.exitStatus() === undefined && Date.now() < deadline) await sleep(50);
+      expect(target.exitStatus()).not.toBe(undefined);
+      expect(target.exitStatus()).not.toBe(0);
+      expect(target.output()).toMatch(/panic: runtime error: index out of range/);
+    } finally {
+      await revokeAccount(conn, account.username);
+      await applySchema(conn);
+    }
+  });
+
+  it("with MySQL unreachable at start and a positive connect-try count, Mosquitto exits after the tries", async () => {
+    const closedPort = await freePort();
+    const started = Date.now();
+    await expect(
+      broker({
+        mysql: { ...db, port: closedPort, authCacheSeconds: CACHE_SECONDS, aclCacheSeconds: CACHE_SECONDS },
+        goAuthOptions: { mysql_connect_tries: "2" },
+      }),
+    ).rejects.toThrow(/mosquitto exited \(1\)[\s\S]*couldn't ping database/);
+    // Two pings, each followed by go-auth's 2 s pause.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_000);
+  });
+});
