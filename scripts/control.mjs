@@ -30,6 +30,10 @@ Usage: npx zx scripts/control.mjs <device> on|off|toggle|status [flags]
 
 Flags:
   --channel N         the plug's channel (default 0; power strips have more)
+  --namespace NS      togglex or toggle: the switch namespace to speak. By default control asks
+                      the device's ability list (System.Ability) on every run and speaks
+                      Appliance.Control.ToggleX when listed, else Appliance.Control.Toggle (older
+                      firmware such as mss310 fw 1.x: one relay, channel 0 only)
   --timeout S         seconds to wait for the device's reply (default ${DEFAULT_TIMEOUT_SECONDS})
   --json              print the result as one JSON object
   --broker URL        broker to use (default: the stack's first brokerUrls output)
@@ -65,7 +69,12 @@ try {
   );
   try {
     const result = await withSpinner(`${action} ${device.name ?? device.uuid}`, () =>
-      controlDevice(commander, device, action, flags.channel, flags.timeout * 1000),
+      controlDevice(commander, device, {
+        action,
+        channel: flags.channel,
+        timeoutMs: flags.timeout * 1000,
+        ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      }),
     );
     console.log(flags.json ? JSON.stringify(result) : describeResult(result));
   } finally {

@@ -15,11 +15,14 @@ const HELP = `Usage: npx zx scripts/simulate-device.mjs [flags]
 Runs a simulated Meross smart plug in pairing mode, for trying the kit without hardware.
 Provision it like a real device (point provision.mjs --ip at the printed address). After its
 Wi-Fi is set it "reboots" and dials the brokers from Config.Key over TLS 1.2 with MQTT 3.1,
-then answers ToggleX commands. Events are logged one per line. Ctrl-C stops it.
+then answers Toggle or ToggleX commands (by model). Events are logged one per line. Ctrl-C stops it.
 
 Flags:
-  --model legacy|encrypted     legacy: mss310 fw 2.1 (Config.Wifi, plain HTTP, LF-only headers);
-                               encrypted: mss110 fw 7.3 (WifiX, ECDHE, encrypted HTTP). Default legacy.
+  --model gen1|legacy|encrypted
+                               gen1: mss310 fw 1.1 (Appliance.Control.Toggle only, no ToggleX; Config.Wifi,
+                               plain HTTP, LF-only headers); legacy: mss310 fw 2.1 (ToggleX, Config.Wifi,
+                               plain HTTP, LF-only headers); encrypted: mss110 fw 7.3 (WifiX, ECDHE,
+                               encrypted HTTP). Default legacy.
   --host <ipv4>                address for its HTTP API (default 127.0.0.1)
   --port <n>                   port for its HTTP API (default 0: any free port)
   --require-session-answers    hang up when Clock/Bind go unanswered, as newer firmware does

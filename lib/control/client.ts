@@ -1,7 +1,20 @@
 import type { MqttClient } from "mqtt";
 import type { ExitCategory } from "../exit-category.ts";
-import { buildMessage, checkReply, type MerossMessage, parseMessage } from "../meross/envelope.ts";
-import type { DeviceRequest } from "../meross/messages/index.ts";
+import {
+  buildMessage,
+  checkReply,
+  DeviceError,
+  type MerossMessage,
+  parseMessage,
+} from "../meross/envelope.ts";
+import {
+  type DeviceRequest,
+  Namespace,
+  parseAbilities,
+  systemAbilityRequest,
+  type ToggleNamespace,
+  toggleNamespaceOf,
+} from "../meross/messages/index.ts";
 import { controllerReplyTopic, deviceSubscribeTopic } from "../meross/topics.ts";
 import {
   type BrokerClientSettings,
@@ -14,6 +27,7 @@ import {
   type ControlAction,
   type ControlResult,
   channelState,
+  checkChannelFor,
   type ResolvedDevice,
   requestFor,
 } from "./toggle.ts";
@@ -129,23 +143,56 @@ export class DeviceCommander {
   }
 }
 
-/** One control.mjs run: on/off are a SET, status a GET, toggle a GET then the opposite SET. */
+/**
+ * Which switch namespace the device speaks, from its own ability list (asked every run: firmware
+ * updates change it, so nothing is cached).
+ */
+export async function switchNamespaceOf(
+  commander: DeviceCommander,
+  device: ResolvedDevice,
+  timeoutMs: number,
+): Promise<ToggleNamespace> {
+  const { reply } = await commander.request(device.uuid, systemAbilityRequest(), timeoutMs);
+  const namespace = toggleNamespaceOf(parseAbilities(reply.payload));
+  if (namespace === undefined) {
+    throw new DeviceError(
+      Namespace.SystemAbility,
+      "no-switch",
+      `${device.name ?? device.uuid} lists neither ${Namespace.ControlToggleX} nor ${Namespace.ControlToggle}: it is not a switch this tool can drive`,
+    );
+  }
+  return namespace;
+}
+
+/**
+ * One control.mjs run: on/off are a SET, status a GET, toggle a GET then the opposite SET, in
+ * ToggleX or Toggle as the device's ability list says (or `namespace` when the user forced one).
+ */
 export async function controlDevice(
   commander: DeviceCommander,
   device: ResolvedDevice,
-  action: ControlAction,
-  channel: number,
-  timeoutMs: number,
+  command: { action: ControlAction; channel: number; timeoutMs: number; namespace?: ToggleNamespace },
 ): Promise<ControlResult> {
-  const first = requestFor(action, channel);
-  const { reply, roundTripMs } = await commander.request(device.uuid, first, timeoutMs);
+  const { action, channel, timeoutMs } = command;
+  const namespace = command.namespace ?? (await switchNamespaceOf(commander, device, timeoutMs));
+  checkChannelFor(namespace, channel);
+  const about = { action, device, channel, namespace };
+  const { reply, roundTripMs } = await commander.request(
+    device.uuid,
+    requestFor(namespace, action, channel),
+    timeoutMs,
+  );
   if (action === "status") {
-    return { action, device, channel, on: channelState(reply.payload, channel).on, roundTripMs };
+    return { ...about, on: channelState(namespace, reply.payload, channel).on, roundTripMs };
   }
   if (action === "toggle") {
-    const current = channelState(reply.payload, channel);
-    const second = await commander.request(device.uuid, requestFor(action, channel, current), timeoutMs);
-    return { action, device, channel, on: !current.on, roundTripMs: second.roundTripMs };
+    const current = channelState(namespace, reply.payload, channel);
+    const second = await commander.request(
+      device.uuid,
+      requestFor(namespace, action, channel, current),
+      timeoutMs,
+    );
+    return { ...about, on: !current.on, roundTripMs: second.roundTripMs };
   }
-  return { action, device, channel, on: action === "on", roundTripMs };
+  return { ...about, on: action === "on", roundTripMs };
 }

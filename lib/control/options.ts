@@ -22,6 +22,7 @@ import {
   controlActionSchema,
   type ResolvedDevice,
   resolveDevice,
+  toggleNamespaceFlag,
 } from "./toggle.ts";
 
 /**
@@ -32,7 +33,7 @@ import {
 const CONNECTION_FLAGS = ["broker", "ca", "username", "password", "stack"];
 
 export const CONTROL_FLAGS: FlagSpec = {
-  string: [...CONNECTION_FLAGS, "key", "user", "channel", "timeout"],
+  string: [...CONNECTION_FLAGS, "key", "user", "channel", "timeout", "namespace"],
   boolean: ["json", "help"],
   default: {},
 };
@@ -62,6 +63,7 @@ const controlFlagsSchema = z.object({
   key: single(deviceKeySchema).optional(),
   user: single(userIdSchema).optional(),
   channel: single(channelSchema).default(0),
+  namespace: single(toggleNamespaceFlag).optional(),
   timeout: single(z.coerce.number().positive("must be a number of seconds above 0")).default(
     DEFAULT_TIMEOUT_SECONDS,
   ),

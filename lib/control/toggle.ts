@@ -5,8 +5,12 @@ import { uuidSchema } from "../meross/identifiers.ts";
 import {
   type DeviceRequest,
   Namespace,
+  parseToggle,
   parseToggleX,
+  type ToggleNamespace,
   type ToggleState,
+  toggleGetRequest,
+  toggleSetRequest,
   toggleXGetRequest,
   toggleXSetRequest,
 } from "../meross/messages/index.ts";
@@ -56,31 +60,60 @@ export function resolveDevice(identifier: string, devices: readonly StackDevice[
 }
 
 /**
- * The requests an action needs, in order. `toggle` reads the state first, so it depends on the
- * first reply; the caller passes the state it read.
+ * `--namespace togglex|toggle` (or the full namespace): which switch namespace to speak without
+ * asking the device's ability list first.
  */
-export function requestFor(action: ControlAction, channel: number, current?: ToggleState): DeviceRequest {
-  switch (action) {
-    case "on":
-      return toggleXSetRequest(true, channel);
-    case "off":
-      return toggleXSetRequest(false, channel);
-    case "status":
-      return toggleXGetRequest(channel);
-    case "toggle":
-      return current === undefined ? toggleXGetRequest(channel) : toggleXSetRequest(!current.on, channel);
+export const toggleNamespaceFlag = z
+  .string()
+  .trim()
+  .transform((text, ctx): ToggleNamespace => {
+    const name = text.replace(/^appliance\.control\./i, "").toLowerCase();
+    if (name === "togglex") return Namespace.ControlToggleX;
+    if (name === "toggle") return Namespace.ControlToggle;
+    ctx.addIssue({ code: "custom", message: "must be togglex or toggle (older firmware, one relay)" });
+    return z.NEVER;
+  });
+
+/** Toggle firmware (fw 1.x) has one relay and no channels: only channel 0 exists. */
+export function checkChannelFor(namespace: ToggleNamespace, channel: number): void {
+  if (namespace === Namespace.ControlToggle && channel !== 0) {
+    throw new UsageError(
+      `the device speaks ${Namespace.ControlToggle} (older firmware, one relay, no channels): --channel must be 0`,
+    );
   }
 }
 
-/** The state of `channel` in a ToggleX GETACK (one object or a list of channels). */
-export function channelState(payload: unknown, channel: number): ToggleState {
-  const state = parseToggleX(payload).find((entry) => entry.channel === channel);
+/**
+ * The requests an action needs, in order, in the device's switch namespace. `toggle` reads the
+ * state first, so it depends on the first reply; the caller passes the state it read.
+ */
+export function requestFor(
+  namespace: ToggleNamespace,
+  action: ControlAction,
+  channel: number,
+  current?: ToggleState,
+): DeviceRequest {
+  const legacy = namespace === Namespace.ControlToggle;
+  const set = (on: boolean) => (legacy ? toggleSetRequest(on) : toggleXSetRequest(on, channel));
+  const get = () => (legacy ? toggleGetRequest() : toggleXGetRequest(channel));
+  switch (action) {
+    case "on":
+      return set(true);
+    case "off":
+      return set(false);
+    case "status":
+      return get();
+    case "toggle":
+      return current === undefined ? get() : set(!current.on);
+  }
+}
+
+/** The state of `channel` in a GETACK: ToggleX's one object or list of channels, or Toggle's one relay. */
+export function channelState(namespace: ToggleNamespace, payload: unknown, channel: number): ToggleState {
+  const states = namespace === Namespace.ControlToggle ? parseToggle(payload) : parseToggleX(payload);
+  const state = states.find((entry) => entry.channel === channel);
   if (state === undefined) {
-    throw new DeviceError(
-      Namespace.ControlToggleX,
-      "no-channel",
-      `the device reported no channel ${channel}`,
-    );
+    throw new DeviceError(namespace, "no-channel", `the device reported no channel ${channel}`);
   }
   return state;
 }
@@ -89,6 +122,8 @@ export interface ControlResult {
   action: ControlAction;
   device: ResolvedDevice;
   channel: number;
+  /** The switch namespace it was spoken to in. */
+  namespace: ToggleNamespace;
   on: boolean;
   /** Milliseconds from publishing the (last) request to its reply. */
   roundTripMs: number;

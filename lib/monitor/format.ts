@@ -138,7 +138,9 @@ export function summarizePayload(
         const hardware = asRecord(system?.hardware);
         const firmware = asRecord(system?.firmware);
         const digest = asRecord(asRecord(payload.all)?.digest);
-        const state = toggleSummary(digest?.togglex);
+        // Fw 1.x reports its one relay under `control.toggle` instead of `digest.togglex` (§3).
+        const legacy = asRecord(asRecord(asRecord(payload.all)?.control)?.toggle);
+        const state = toggleSummary(digest?.togglex ?? legacy);
         return system
           ? `${String(hardware?.type ?? "?")} fw ${String(firmware?.version ?? "?")}${state ? ` ${state}` : ""}`
           : undefined;

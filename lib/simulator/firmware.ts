@@ -13,9 +13,11 @@ import {
   parseConfigKey,
   parseEcdheRequest,
   parseSystemTime,
+  parseToggle,
   parseToggleX,
   parseWifiRequest,
   type ToggleState,
+  togglePayload,
   toggleXPayload,
   type WifiNetwork,
   wifiListPayload,
@@ -151,7 +153,10 @@ export class Firmware {
           time: this.timePayload(),
           online: { status: this.state.mode === "online" ? 1 : 0 },
         },
-        digest: { ...toggleXPayload(this.state.toggles), triggerx: [], timerx: [] },
+        // Fw 1.x reports its relay under `control`, newer firmware its channels under `digest` (§3).
+        ...(this.identity.profile.toggleNamespace === Namespace.ControlToggle
+          ? { control: { ...togglePayload(this.relay), trigger: [], timer: [] } }
+          : { digest: { ...toggleXPayload(this.state.toggles), triggerx: [], timerx: [] } }),
       },
     };
   }
@@ -226,17 +231,31 @@ export class Firmware {
         return this.reply(request, wifiListPayload(visibleAccessPoints(this.identity.accessPoints)));
       case `SET ${profile.wifiNamespace}`:
         return this.setWifi(request);
-      case `GET ${Namespace.ControlToggleX}`:
-        return this.reply(request, toggleXPayload(this.state.toggles));
-      case `SET ${Namespace.ControlToggleX}`: {
-        const changed = this.setToggles(parseToggleX(request.payload));
-        const reply = this.reply(request);
-        if (changed.length > 0) this.hooks.onToggled(changed, request);
-        return reply;
-      }
     }
+    if (namespace === profile.toggleNamespace) return this.toggleRequest(request);
+
     if (profile.encryptsLan && route === `SET ${Namespace.EncryptEcdhe}`) return this.exchangeKeys(request);
     throw new ProtocolError(`${route} is not supported by this ${profile.type} firmware`);
+  }
+
+  /** The one relay of a Toggle (fw 1.x) device. */
+  private get relay(): ToggleState {
+    return this.state.toggles[0] as ToggleState;
+  }
+
+  /** GET/SET of the firmware's switch namespace; the other one is not implemented, as on the device. */
+  private toggleRequest(request: MerossMessage): MerossMessage {
+    const legacy = request.header.namespace === Namespace.ControlToggle;
+    if (request.header.method === "GET") {
+      return this.reply(request, legacy ? togglePayload(this.relay) : toggleXPayload(this.state.toggles));
+    }
+    if (request.header.method !== "SET") {
+      throw new ProtocolError(`${request.header.method} ${request.header.namespace} is not a request`);
+    }
+    const changed = this.setToggles(legacy ? parseToggle(request.payload) : parseToggleX(request.payload));
+    const reply = this.reply(request);
+    if (changed.length > 0) this.hooks.onToggled(changed, request);
+    return reply;
   }
 
   private setKey(request: MerossMessage): MerossMessage {

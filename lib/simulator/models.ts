@@ -1,6 +1,6 @@
-import { Namespace, type SystemAllSummary } from "../meross/messages/index.ts";
+import { Namespace, type SystemAllSummary, type ToggleNamespace } from "../meross/messages/index.ts";
 
-export type SimulatedModel = "legacy" | "encrypted";
+export type SimulatedModel = "gen1" | "legacy" | "encrypted";
 
 /** What distinguishes one firmware generation from the other, as far as a client can observe it. */
 export interface ModelProfile
@@ -17,9 +17,31 @@ export interface ModelProfile
   headerLineEnding: "\n" | "\r\n";
   /** Metering plugs PUSH ConsumptionConfig after connecting (protocol §5.5). */
   metering: boolean;
+  /**
+   * The switch namespace: Toggle (one relay, state in System.All `control.toggle`) on fw 1.x, ToggleX
+   * (channels, state in `digest.togglex`) from fw 2.x on (AR's table: Toggle 1.1.13, ToggleX 6.1.8;
+   * meross_lan traces: mss310 fw 1.1.18 lists Toggle only, fw 2.1.17 ToggleX only).
+   */
+  toggleNamespace: ToggleNamespace;
 }
 
 export const MODELS: Record<SimulatedModel, ModelProfile> = {
+  // meross_lan `emulator_traces/…1B-Kpippo-mss310.2024-04-29…csv`: a real mss310 on fw 1.1.18.
+  gen1: {
+    model: "gen1",
+    type: "mss310",
+    subType: "us",
+    chipType: "MT7688",
+    hardwareVersion: "1.0.0",
+    firmwareVersion: "1.1.18",
+    compileTime: "2018-12-03 11:15:36",
+    encryptsLan: false,
+    wifiNamespace: Namespace.ConfigWifi,
+    numbersAsStrings: true,
+    headerLineEnding: "\n",
+    metering: true,
+    toggleNamespace: Namespace.ControlToggle,
+  },
   legacy: {
     model: "legacy",
     type: "mss310",
@@ -33,6 +55,7 @@ export const MODELS: Record<SimulatedModel, ModelProfile> = {
     numbersAsStrings: true,
     headerLineEnding: "\n",
     metering: true,
+    toggleNamespace: Namespace.ControlToggleX,
   },
   encrypted: {
     model: "encrypted",
@@ -47,6 +70,7 @@ export const MODELS: Record<SimulatedModel, ModelProfile> = {
     numbersAsStrings: false,
     headerLineEnding: "\r\n",
     metering: false,
+    toggleNamespace: Namespace.ControlToggleX,
   },
 };
 
@@ -60,7 +84,7 @@ export function abilities(profile: ModelProfile): Record<string, Record<string, 
     Namespace.ConfigKey,
     Namespace.ConfigWifiList,
     profile.wifiNamespace,
-    Namespace.ControlToggleX,
+    profile.toggleNamespace,
     Namespace.ControlBind,
     ...(profile.metering ? [Namespace.ControlConsumptionConfig] : []),
     ...(profile.encryptsLan ? [Namespace.EncryptEcdhe, Namespace.EncryptSuite] : []),

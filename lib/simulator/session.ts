@@ -14,6 +14,7 @@ import {
   Namespace,
   parseClock,
   type ToggleState,
+  togglePayload,
   toggleXPayload,
 } from "../meross/messages/index.ts";
 import { deviceSubscribeTopic } from "../meross/topics.ts";
@@ -95,7 +96,12 @@ export class BrokerSession {
 
   /** State changes go out as PUSH on the publish topic, whoever caused them. */
   pushToggles(changed: ToggleState[]): void {
-    this.publishOwn("PUSH", Namespace.ControlToggleX, toggleXPayload(changed), "Device");
+    const namespace = this.firmware.identity.profile.toggleNamespace;
+    const [relay] = changed;
+    // Fw 1.x pushes `{"toggle":{"onoff","lmTime"}}` (ML trace of mss310 fw 1.1.18; AR).
+    const payload =
+      namespace === Namespace.ControlToggle && relay ? togglePayload(relay) : toggleXPayload(changed);
+    this.publishOwn("PUSH", namespace, payload, "Device");
   }
 
   private onOnline(broker: BrokerAddress, clientId: string): void {

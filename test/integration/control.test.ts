@@ -163,7 +163,8 @@ describe("control.mjs and monitor.mjs against a real broker and a simulated plug
       "a channel the plug does not have",
       [NAME, "on", "--channel", "3"],
       EXIT.deviceError,
-      /channel 3 does not exist/,
+      // Real firmware gives no reason with its 5000 (meross_lan traces), and neither does the simulator.
+      /the device refused Appliance\.Control\.ToggleX: no reason given \(error 5000\)/,
     ],
     ["the wrong device key", [NAME, "on", "--key", "not-the-key-of-this-stack"], EXIT.wrongKey, /error 5001/],
   ])("exits with its own code for %s", async (_case, args, code, message) => {
@@ -224,6 +225,70 @@ describe("control.mjs and monitor.mjs against a real broker and a simulated plug
       await filtered.stop();
       await raw.stop();
     }
+  });
+});
+
+describe("an older plug that speaks Appliance.Control.Toggle only (mss310 fw 1.x)", () => {
+  const OLD_NAME = "hall";
+  let old: OnlineDevice;
+  let stack: FakePulumi;
+
+  beforeAll(async () => {
+    old = await startOnlineDevice({ broker, key: KEY, userId: USER_ID, ca: pki.caPem, model: "gen1" });
+    stack = await installFakePulumi({
+      outputs: testStackOutputs({ broker, pki, userId: USER_ID, deviceKey: KEY }),
+      config: { devices: [{ name: OLD_NAME, mac: old.device.macAddress, uuid: old.device.uuid }] },
+    });
+  });
+
+  afterAll(async () => {
+    await old?.device.stop();
+    await stack?.cleanup();
+  });
+
+  it("is switched with Toggle, chosen from its ability list, and monitor decodes its Toggle pushes", async () => {
+    const monitor = await startMonitorScript([OLD_NAME], stack.env);
+    const requests: string[] = [];
+    old.device.events.on("command", ({ method, namespace }) => requests.push(`${method} ${namespace}`));
+    try {
+      const on = await runScript("control.mjs", [OLD_NAME, "on", "--json"], stack.env);
+      expect(on.stderr).not.toMatch(/control:/);
+      expect(on.code).toBe(EXIT.ok);
+      expect(JSON.parse(on.stdout)).toMatchObject({ namespace: Namespace.ControlToggle, on: true });
+      expect(old.device.state.toggles[0]?.on).toBe(true);
+      expect(requests).toEqual([`GET ${Namespace.SystemAbility}`, `SET ${Namespace.ControlToggle}`]);
+
+      const toggle = await runScript("control.mjs", [OLD_NAME, "toggle"], stack.env);
+      expect(toggle.stdout).toMatch(/^hall channel 0 is now off \(\d+ ms\)$/m);
+      expect(old.device.state.toggles[0]?.on).toBe(false);
+
+      const status = await runScript("control.mjs", [OLD_NAME, "status", "--namespace", "toggle"], stack.env);
+      expect(status.stdout).toMatch(/^hall channel 0 is off/m);
+      // Forced: no ability query before the GET.
+      expect(requests.slice(-1)).toEqual([`GET ${Namespace.ControlToggle}`]);
+      expect(requests.filter((request) => request.includes("Ability"))).toHaveLength(2);
+
+      await waitFor("the Toggle PUSHes in the monitor", () => {
+        const lines = monitor.lines();
+        return (
+          lines.some((line) => /hall\s+-> PUSH\s+Appliance\.Control\.Toggle {2}ch0 on$/.test(line)) &&
+          lines.some((line) => /hall\s+-> PUSH\s+Appliance\.Control\.Toggle {2}ch0 off$/.test(line))
+        );
+      });
+    } finally {
+      await monitor.stop();
+    }
+  });
+
+  it("refuses a second channel before sending a SET, and ToggleX when forced is the device's 5000", async () => {
+    const channel = await runScript("control.mjs", [OLD_NAME, "on", "--channel", "1"], stack.env);
+    expect(channel.code).toBe(EXIT.usage);
+    expect(channel.stderr).toMatch(/speaks Appliance\.Control\.Toggle .*--channel must be 0/);
+    expect(old.device.state.toggles[0]?.on).toBe(false);
+
+    const forced = await runScript("control.mjs", [OLD_NAME, "on", "--namespace", "togglex"], stack.env);
+    expect(forced.code).toBe(EXIT.deviceError);
+    expect(forced.stderr).toMatch(/refused Appliance\.Control\.ToggleX: no reason given \(error 5000\)/);
   });
 });
 

@@ -69,6 +69,7 @@ function setupWithoutStack(device: SimulatedDevice, ...extra: string[]): string[
 
 describe("provision.mjs setup onto the anonymous broker", () => {
   it.each([
+    ["gen1", Namespace.ConfigWifi, false],
     ["legacy", Namespace.ConfigWifi, false],
     ["encrypted", Namespace.ConfigWifiX, true],
   ] as const)("takes a %s device from pairing mode to online", async (model, wifiNamespace, encrypted) => {

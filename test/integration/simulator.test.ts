@@ -284,6 +284,28 @@ describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device over
   });
 });
 
+describe("simulated gen1 device (mss310 fw 1.1.18, as a meross_lan trace records it)", () => {
+  it("lists Toggle and not ToggleX, reports its relay under control.toggle, and answers Toggle only", async () => {
+    const device = await simulate({ model: "gen1" });
+    const { client, info } = await pairingClient(device, false);
+    expect(info).toMatchObject({ type: "mss310", hardwareVersion: "1.0.0", firmwareVersion: "1.1.18" });
+    expect(info.raw).toMatchObject({ control: { toggle: { onoff: 0 } } });
+    expect(info.raw.digest).toBeUndefined();
+    const abilities = Object.keys(await client.getAbilities());
+    expect(abilities).toContain(Namespace.ControlToggle);
+    expect(abilities).not.toContain(Namespace.ControlToggleX);
+
+    await client.request("SET", Namespace.ControlToggle, { channel: 0, toggle: { onoff: 1 } });
+    expect(device.state.toggles[0]?.on).toBe(true);
+    const state = await client.request("GET", Namespace.ControlToggle, { toggle: [] });
+    expect(state.payload).toEqual({ toggle: { onoff: 1, lmTime: expect.any(Number) } });
+    await expect(
+      client.request("SET", Namespace.ControlToggleX, { togglex: { channel: 0, onoff: 0 } }),
+    ).rejects.toMatchObject({ name: "DeviceError", code: 5000 });
+    expect(device.state.toggles[0]?.on).toBe(true);
+  });
+});
+
 describe.each<SimulatedModel>(["legacy", "encrypted"])("simulated %s device joining Wi-Fi", (model) => {
   const gateway = { host: "127.0.0.1", port: 1 };
   const afterReboot = (device: SimulatedDevice) =>

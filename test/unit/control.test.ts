@@ -14,9 +14,16 @@ import {
   resolveBrokerSettings,
   resolveControllerSettings,
 } from "../../lib/control/options.ts";
-import { channelState, describeResult, requestFor, resolveDevice } from "../../lib/control/toggle.ts";
+import {
+  channelState,
+  checkChannelFor,
+  describeResult,
+  requestFor,
+  resolveDevice,
+  toggleNamespaceFlag,
+} from "../../lib/control/toggle.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
-import { Namespace } from "../../lib/meross/messages/index.ts";
+import { Namespace, toggleNamespaceOf } from "../../lib/meross/messages/index.ts";
 import { BrokerConnectionError } from "../../lib/mqtt/connection.ts";
 import { UnknownDeviceError } from "../../lib/stack/devices.ts";
 import type { StackOutputs } from "../../lib/stack/outputs.ts";
@@ -58,25 +65,65 @@ describe("resolveDevice", () => {
   });
 });
 
+const X = Namespace.ControlToggleX;
+const LEGACY = Namespace.ControlToggle;
+
 describe("requestFor", () => {
   it("on/off are a ToggleX SET of the channel, status a GET", () => {
-    expect(requestFor("on", 1)).toEqual({
+    expect(requestFor(X, "on", 1)).toEqual({
       method: "SET",
       namespace: Namespace.ControlToggleX,
       payload: { togglex: { channel: 1, onoff: 1 } },
     });
-    expect(requestFor("off", 0).payload).toEqual({ togglex: { channel: 0, onoff: 0 } });
-    expect(requestFor("status", 2)).toMatchObject({ method: "GET", payload: { togglex: { channel: 2 } } });
+    expect(requestFor(X, "off", 0).payload).toEqual({ togglex: { channel: 0, onoff: 0 } });
+    expect(requestFor(X, "status", 2)).toMatchObject({ method: "GET", payload: { togglex: { channel: 2 } } });
   });
 
   it("toggle reads first, then sets the opposite of what it read", () => {
-    expect(requestFor("toggle", 0).method).toBe("GET");
-    expect(requestFor("toggle", 0, { channel: 0, on: true }).payload).toEqual({
+    expect(requestFor(X, "toggle", 0).method).toBe("GET");
+    expect(requestFor(X, "toggle", 0, { channel: 0, on: true }).payload).toEqual({
       togglex: { channel: 0, onoff: 0 },
     });
-    expect(requestFor("toggle", 0, { channel: 0, on: false }).payload).toEqual({
+    expect(requestFor(X, "toggle", 0, { channel: 0, on: false }).payload).toEqual({
       togglex: { channel: 0, onoff: 1 },
     });
+  });
+
+  it("speaks Toggle to older firmware: AR's SET shape, meross_lan's GET", () => {
+    expect(requestFor(LEGACY, "on", 0)).toEqual({
+      method: "SET",
+      namespace: Namespace.ControlToggle,
+      payload: { channel: 0, toggle: { onoff: 1 } },
+    });
+    expect(requestFor(LEGACY, "status", 0)).toEqual({
+      method: "GET",
+      namespace: Namespace.ControlToggle,
+      payload: { toggle: [] },
+    });
+    expect(requestFor(LEGACY, "toggle", 0, { channel: 0, on: true }).payload).toEqual({
+      channel: 0,
+      toggle: { onoff: 0 },
+    });
+  });
+
+  it("refuses a channel other than 0 on Toggle firmware (one relay)", () => {
+    expect(() => checkChannelFor(LEGACY, 1)).toThrow(UsageError);
+    expect(() => checkChannelFor(LEGACY, 1)).toThrow(/one relay, no channels\): --channel must be 0/);
+    expect(() => checkChannelFor(X, 1)).not.toThrow();
+  });
+});
+
+describe("toggleNamespaceOf and --namespace", () => {
+  it("prefers ToggleX, falls back to Toggle, and has neither for a device that is not a switch", () => {
+    expect(toggleNamespaceOf({ [X]: {}, [LEGACY]: {} })).toBe(X);
+    expect(toggleNamespaceOf({ [LEGACY]: {}, "Appliance.Config.Wifi": {} })).toBe(LEGACY);
+    expect(toggleNamespaceOf({ "Appliance.Control.Light": {} })).toBeUndefined();
+  });
+
+  it("takes togglex, toggle or the full namespace, and names the choices otherwise", () => {
+    expect(toggleNamespaceFlag.parse("ToggleX")).toBe(X);
+    expect(toggleNamespaceFlag.parse("Appliance.Control.Toggle")).toBe(LEGACY);
+    expect(toggleNamespaceFlag.safeParse("light").error?.issues[0]?.message).toMatch(/togglex or toggle/);
   });
 });
 
@@ -88,23 +135,38 @@ describe("channelState", () => {
         { channel: 1, onoff: 1, lmTime: 9 },
       ],
     };
-    expect(channelState(list, 1)).toEqual({ channel: 1, on: true, lmTime: 9 });
-    expect(channelState({ togglex: { channel: 0, onoff: 1 } }, 0).on).toBe(true);
+    expect(channelState(X, list, 1)).toEqual({ channel: 1, on: true, lmTime: 9 });
+    expect(channelState(X, { togglex: { channel: 0, onoff: 1 } }, 0).on).toBe(true);
+  });
+
+  it("reads Toggle's one relay as a real mss310 fw 1.1.18 answers (meross_lan trace)", () => {
+    expect(channelState(LEGACY, { toggle: { onoff: 1, lmTime: 1714345202 } }, 0)).toEqual({
+      channel: 0,
+      on: true,
+      lmTime: 1714345202,
+    });
   });
 
   it("is a device error when the device does not report the channel", () => {
-    expect(() => channelState({ togglex: [{ channel: 0, onoff: 1 }] }, 3)).toThrow(DeviceError);
+    expect(() => channelState(X, { togglex: [{ channel: 0, onoff: 1 }] }, 3)).toThrow(DeviceError);
   });
 });
 
 describe("describeResult", () => {
   it("says what the device is now, by name when it has one", () => {
     const device = { uuid: UUID, name: "kitchen" };
-    expect(describeResult({ action: "on", device, channel: 0, on: true, roundTripMs: 12 })).toBe(
-      "kitchen channel 0 is now on (12 ms)",
-    );
     expect(
-      describeResult({ action: "status", device: { uuid: UUID }, channel: 1, on: false, roundTripMs: 3 }),
+      describeResult({ action: "on", device, channel: 0, namespace: X, on: true, roundTripMs: 12 }),
+    ).toBe("kitchen channel 0 is now on (12 ms)");
+    expect(
+      describeResult({
+        action: "status",
+        device: { uuid: UUID },
+        channel: 1,
+        namespace: X,
+        on: false,
+        roundTripMs: 3,
+      }),
     ).toBe(`${UUID} channel 1 is off (3 ms)`);
   });
 });

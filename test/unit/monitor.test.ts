@@ -215,6 +215,20 @@ describe("summarizePayload", () => {
       },
       "mss310 fw 6.1.8 ch0 on",
     ],
+    // A real mss310 fw 1.1.18 (meross_lan trace): one relay, no channel.
+    ["Appliance.Control.Toggle", "PUSH", { toggle: { onoff: 1, lmTime: 1714431601 } }, "ch0 on"],
+    ["Appliance.Control.Toggle", "SET", { channel: 0, toggle: { onoff: 0 } }, "ch0 off"],
+    [
+      "Appliance.System.All",
+      "GETACK",
+      {
+        all: {
+          system: { hardware: { type: "mss310" }, firmware: { version: "1.1.18" } },
+          control: { toggle: { onoff: 1, lmTime: 1713865630 }, trigger: [], timer: [] },
+        },
+      },
+      "mss310 fw 1.1.18 ch0 on",
+    ],
     [
       "Appliance.Control.ToggleX",
       "ERROR",

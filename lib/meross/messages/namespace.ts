@@ -13,7 +13,7 @@ export const Namespace = {
   EncryptEcdhe: "Appliance.Encrypt.ECDHE",
   EncryptSuite: "Appliance.Encrypt.Suite",
   ControlToggleX: "Appliance.Control.ToggleX",
-  /** Legacy firmware's single-channel toggle; the monitor reads it, the kit never sends it. */
+  /** Older firmware's one-relay switch (mss310 fw 1.x lists it instead of ToggleX). */
   ControlToggle: "Appliance.Control.Toggle",
   /** Metering plugs' power readings; the monitor reads them, the kit never asks. */
   ControlElectricity: "Appliance.Control.Electricity",
