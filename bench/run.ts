@@ -1,14 +1,40 @@
 /**
- * Figures, not pass/fail: what a broker login costs on a go-auth cache miss, and how much work and
- * memory the session agent spends per device message. Run with `npm run bench`.
+ * Figures, not pass/fail: what a broker login costs on a go-auth cache miss, how much work and
+ * memory the session agent spends per device message, the power-cut storms (bench/storm.ts), the
+ * command round trip under load (bench/command-round-trip.ts) and the row sync `pulumi up` runs.
+ * Run with `npm run bench` (all of it, about 5 minutes on 2 cores), or
+ * `npm run bench -- --devices 100` for small storms only. Prints the tables and the targets it meets
+ * or misses; writes every figure as JSON to bench/results/.
  */
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, totalmem, type } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { SessionResponder } from "../lib/agent/responder.ts";
 import { buildMessage } from "../lib/meross/envelope.ts";
 import { Namespace } from "../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../lib/meross/topics.ts";
 import { CHOSEN_SECRET_ITERATIONS, GENERATED_SECRET_ITERATIONS } from "../lib/store/accounts.ts";
 import { hashPassword, verifyPassword } from "../lib/store/hash.ts";
+import { makeTestPki } from "../test/support/certs.ts";
+import { goAuthPluginInfo } from "../test/support/go-auth.ts";
+import { startMariaDb } from "../test/support/mariadb.ts";
+import { RESPONDER_PLUG, runCommandRoundTrip } from "./command-round-trip.ts";
+import {
+  type CommandRoundTripResult,
+  commandTable,
+  judgeTargets,
+  type StormResult,
+  stormTable,
+  targetLines,
+} from "./figures.ts";
+import { accountsFor, plug, timeRowSync, writeRows } from "./setup.ts";
+import { PROBE_PLUG, runStormSeries } from "./storm.ts";
+
+const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
 
 function timeIt(runs: number, work: () => void): number {
   const start = process.hrtime.bigint();
@@ -70,5 +96,128 @@ function agentThroughput(devices: number, rounds: number): void {
   );
 }
 
+const { values: flags } = parseArgs({
+  options: {
+    devices: { type: "string", default: "100,300,1000" },
+    "command-devices": { type: "string", default: "100,1000" },
+    "chosen-key-devices": { type: "string", default: "100" },
+  },
+});
+const sizes = (text: string) =>
+  text
+    .split(",")
+    .filter((item) => item.trim() !== "")
+    .map((item) => {
+      const value = Number(item);
+      if (!Number.isInteger(value) || value < 1 || value > 2000) {
+        throw new Error(`device count ${JSON.stringify(item)} must be a whole number from 1 to 2000`);
+      }
+      return value;
+    });
+
 loginCost();
 agentThroughput(1000, 5);
+await powerCut({
+  stormSizes: sizes(flags.devices),
+  chosenKeySizes: sizes(flags["chosen-key-devices"]),
+  commandSizes: sizes(flags["command-devices"]),
+});
+
+async function powerCut(plan: { stormSizes: number[]; chosenKeySizes: number[]; commandSizes: number[] }) {
+  const log = (line: string) => console.log(line);
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  const largest = Math.max(...plan.stormSizes, ...plan.chosenKeySizes, ...plan.commandSizes);
+  const plugs = Array.from({ length: largest }, (_, index) => plug(index));
+  const extras = [PROBE_PLUG, RESPONDER_PLUG];
+  console.log(`\nPower-cut storms on ${machine()}`);
+  console.log(`  auth plugin: ${goAuthPluginInfo()}`);
+
+  const pki = await makeTestPki({ host: "127.0.0.1" });
+  const db = await startMariaDb();
+  const conn = await db.connect();
+  try {
+    const rowSync = await timeRowSync(conn, accountsFor([...plugs, ...extras], "generated"));
+    log(
+      `  row sync (what pulumi up runs) for ${rowSync.devices} devices: ${(rowSync.totalMs / 1000).toFixed(2)} s, of which hashing ${(rowSync.hashingMs / 1000).toFixed(2)} s; unchanged re-run ${(rowSync.unchangedMs / 1000).toFixed(2)} s`,
+    );
+    const context = { pki, db, log };
+    const storms: StormResult[] = [];
+    for (const devices of plan.stormSizes) {
+      storms.push(...(await runStormSeries("anonymous", devices, context)));
+      storms.push(...(await runStormSeries("mysql, generated key", devices, context)));
+    }
+    if (plan.chosenKeySizes.length > 0) {
+      await writeRows(
+        conn,
+        accountsFor([...plugs.slice(0, Math.max(...plan.chosenKeySizes)), ...extras], "chosen"),
+      );
+      for (const devices of plan.chosenKeySizes) {
+        storms.push(...(await runStormSeries("mysql, chosen key", devices, context)));
+      }
+      await writeRows(conn, accountsFor([...plugs, ...extras], "generated"));
+    }
+    const commands: CommandRoundTripResult[] = [];
+    for (const devices of plan.commandSizes) {
+      commands.push(await runCommandRoundTrip("mysql, generated key", devices, context));
+    }
+
+    const targets = judgeTargets({ storms, commands, rowSync });
+    console.log(
+      `\nStorms (${machine()}; load average before ${loadBefore.join(" ")}, after ${loadavg()
+        .map((load) => load.toFixed(2))
+        .join(" ")})\n`,
+    );
+    console.log(stormTable(storms));
+    console.log(`\nCommand round trip (mysql, generated key)\n`);
+    console.log(commandTable(commands));
+    console.log(`\nTargets\n${targetLines(targets)}`);
+
+    await mkdir(RESULTS_DIR, { recursive: true });
+    const file = join(RESULTS_DIR, `${startedAt.toISOString().replaceAll(":", "-").slice(0, 19)}.json`);
+    await writeFile(
+      file,
+      `${JSON.stringify(
+        {
+          startedAt: startedAt.toISOString(),
+          machine: machine(),
+          loadAverage: { before: loadBefore, after: loadavg() },
+          authPlugin: goAuthPluginInfo(),
+          rowSync,
+          storms,
+          commands,
+          targets,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log(`\nJSON: ${file}`);
+  } finally {
+    await conn.end();
+    await db.stop();
+    await pki.cleanup();
+  }
+}
+
+function machine(): string {
+  const processors = cpus();
+  const version = (command: string, args: string[]) => {
+    let text: string;
+    try {
+      text = execFileSync(command, args, { encoding: "utf8" });
+    } catch (error) {
+      // `mosquitto -h` prints its version and exits non-zero.
+      text = String((error as { stdout?: unknown }).stdout ?? "");
+    }
+    return text.split("\n")[0]?.trim() || "?";
+  };
+  return [
+    `${processors.length} × ${processors[0]?.model.trim() ?? "unknown CPU"}`,
+    `${Math.round(totalmem() / 2 ** 30)} GiB`,
+    `${type()} ${release()}`,
+    `Node ${process.versions.node}`,
+    version("/usr/sbin/mosquitto", ["-h"]).replace(/ is an MQTT.*/, ""),
+    version("mariadbd", ["--version"]).replace(/^.*Ver /, "MariaDB "),
+  ].join(", ");
+}

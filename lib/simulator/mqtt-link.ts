@@ -20,6 +20,10 @@ export interface MqttLinkOptions {
   onMessage(topic: string, payload: Buffer): void;
   onOffline(broker: BrokerAddress, reason: string): void;
   onAttemptFailed(broker: BrokerAddress, reason: string): void;
+  /** A dial starts (TCP + TLS + CONNECT); for timing it, e.g. in the storm benchmark. */
+  onDialing?(broker: BrokerAddress): void;
+  /** The broker accepted the login (CONNACK), before the subscription that makes the device online. */
+  onConnected?(broker: BrokerAddress): void;
 }
 
 const CLIENT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -106,6 +110,7 @@ export class MqttLink {
       rejectUnauthorized: ca !== undefined,
       ...(ca === undefined ? {} : { ca }),
     };
+    this.options.onDialing?.(broker);
     // MQTT.js hands the whole options object to tls.connect, TLS version pins included.
     const client = connect(connectOptions);
     const connection: Connection = { client, broker, online: false, reason: "connection closed" };
@@ -114,6 +119,7 @@ export class MqttLink {
       connection.reason = error.message;
     });
     client.on("connect", () => {
+      this.options.onConnected?.(broker);
       client.subscribe(deviceSubscribeTopic(this.options.uuid), { qos: 1 }, (error) => {
         if (error) {
           this.drop(`subscribe refused: ${error.message}`);

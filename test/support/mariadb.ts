@@ -23,6 +23,8 @@ export interface MariaDbInstance {
   database: string;
   /** A new connection to `database` as root over TCP; the caller ends it. */
   connect(): Promise<Connection>;
+  /** mariadbd's process id. */
+  pid: number;
   output(): string;
   stop(): Promise<void>;
 }
@@ -101,6 +103,7 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
       password,
       database,
       connect: () => mysql.createConnection({ host: "127.0.0.1", port, user: "root", password, database }),
+      pid: running.child.pid ?? -1,
       output: running.output,
       stop,
     };

@@ -68,6 +68,8 @@ export interface MosquittoInstance {
   exitStatus(): number | NodeJS.Signals | undefined;
   /** Resolves once the TLS listener accepts connections; rejects if Mosquitto exits first. */
   listening(): Promise<void>;
+  /** The running broker's process id (changes on restart). */
+  pid(): number;
   stop(): Promise<void>;
 }
 
@@ -168,6 +170,8 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       config,
       output: () => earlierOutput + (server?.output() ?? ""),
       exitStatus: () => server?.exitStatus(),
+      // stdbuf execs Mosquitto, so the child's pid is the broker's.
+      pid: () => server?.child.pid ?? -1,
       listening,
       async restart() {
         await server?.stop(STOP_TIMEOUT_MS);

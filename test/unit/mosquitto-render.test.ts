@@ -123,6 +123,13 @@ describe("renderMosquittoConf, both variants", () => {
   );
 
   it.each([anonymous, mysql])(
+    "$variant: turns Nagle's algorithm off, so a command and its reply do not wait for delayed ACKs",
+    (settings) => {
+      expect(single(renderMosquittoConf(settings), "set_tcp_nodelay")).toBe("true");
+    },
+  );
+
+  it.each([anonymous, mysql])(
     "$variant: adds a plain listener only when asked, on the named address",
     (settings) => {
       const text = renderMosquittoConf({ ...settings, plainListener: { address: "127.0.0.1", port: 1883 } });
