@@ -8,7 +8,7 @@ import {
   userIdSchema,
   uuidSchema,
 } from "../meross/identifiers.ts";
-import { SECRET_ORIGINS, type SecretOrigin } from "../store/accounts.ts";
+import { cacheKeyClash, cacheKeyClashMessage, SECRET_ORIGINS, type SecretOrigin } from "../store/accounts.ts";
 
 /**
  * The stack configuration, validated once at the start of `pulumi up`. Field rules come from
@@ -164,6 +164,19 @@ export const stackConfigSchema = z
     unique(config.devices, (device) => device.mac, "mac", ctx, "devices");
     unique(config.devices, (device) => device.uuid, "uuid", ctx, "devices");
     unique(config.controllers, (controller) => controller.name, "name", ctx, "controllers");
+    const logins = [SERVICE_ACCOUNT_NAME, ...config.controllers.map((controller) => controller.name)];
+    const clash = cacheKeyClash(logins);
+    if (clash) {
+      const index = config.controllers.findIndex((controller) => controller.name === clash.shorter);
+      const at =
+        index === -1 ? config.controllers.findIndex((controller) => controller.name === clash.longer) : index;
+      ctx.addIssue({
+        code: "custom",
+        path: ["controllers", at, "name"],
+        input: config.controllers[at]?.name,
+        message: cacheKeyClashMessage(clash),
+      });
+    }
     if (config.deviceKeyOrigin !== undefined && config.deviceKey === undefined) {
       ctx.addIssue({
         code: "custom",

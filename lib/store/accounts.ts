@@ -89,6 +89,36 @@ export const accountSchema = z
     path: ["uuid"],
   });
 
+/**
+ * Two logins that would share one go-auth cache entry. go-auth keys its login cache on the plain
+ * text `auth-<username>-<password>` (3.5.0 cache/cache.go toAuthRecord), so `home` with password
+ * `assistant-<pw>` hits the entry `home-assistant` left with `<pw>`. Two different logins can only
+ * produce one key when one username is the other's beginning followed by `-` (the longer username
+ * then ends inside the shorter one's password), whatever the passwords are; so the kit never has
+ * two such logins at once, and no kit login can ride on another's cached answer.
+ */
+export function cacheKeyClash(usernames: Iterable<string>): { shorter: string; longer: string } | undefined {
+  const all = new Set(usernames);
+  for (const longer of all) {
+    for (let dash = longer.indexOf("-"); dash !== -1; dash = longer.indexOf("-", dash + 1)) {
+      const shorter = longer.slice(0, dash);
+      if (all.has(shorter)) return { shorter, longer };
+    }
+  }
+  return undefined;
+}
+
+/** Why `shorter` and `longer` may not both be logins, in words a user can act on. */
+export function cacheKeyClashMessage(clash: { shorter: string; longer: string }): string {
+  const rest = clash.longer.slice(clash.shorter.length + 1);
+  return (
+    `logins ${JSON.stringify(clash.shorter)} and ${JSON.stringify(clash.longer)} cannot both exist: go-auth caches ` +
+    `logins under the plain text auth-<username>-<password>, so ${JSON.stringify(clash.shorter)} with the password ` +
+    `"${rest}-<password of ${clash.longer}>" would be let in on the other's cached login; rename one ` +
+    "(no login may be another's beginning followed by '-')"
+  );
+}
+
 export class AccountError extends Error {
   readonly exitCategory: ExitCategory = "usage";
   override name = "AccountError";

@@ -5,6 +5,8 @@ import {
   AccountError,
   type AccountKind,
   aclRules,
+  cacheKeyClash,
+  cacheKeyClashMessage,
   parseAccount,
   passwordHashIterations,
 } from "./accounts.ts";
@@ -228,6 +230,11 @@ async function writeAccount(conn: Connection, account: Account): Promise<UpsertO
     [account.username],
   );
   const existing = existingRows[0];
+  if (!existing) {
+    const [stored] = await conn.execute<AccountRow[]>(`SELECT username FROM ${ACCOUNTS_TABLE}`);
+    const clash = stored.map((row) => cacheKeyClash([account.username, row.username])).find(Boolean);
+    if (clash) throw new AccountError(cacheKeyClashMessage(clash));
+  }
   const uuid = account.uuid ?? null;
   const rules = aclRules(account);
 

@@ -317,6 +317,29 @@ describe("revokeAccount", () => {
   });
 });
 
+describe("logins that would share a go-auth cache entry", () => {
+  beforeAll(clearAccounts);
+  const homeAssistant = controllerAccount("home-assistant", "password-of-home-assistant");
+  const home = controllerAccount("home", "password-of-the-home-login");
+
+  it("upsertAccount refuses the second of 'home-assistant' and 'home', in either order", async () => {
+    await upsertAccount(conn, homeAssistant);
+    await expect(upsertAccount(conn, home)).rejects.toThrow(/"home" and "home-assistant" cannot both exist/);
+    await clearAccounts();
+    await upsertAccount(conn, home);
+    await expect(upsertAccount(conn, homeAssistant)).rejects.toThrow(AccountError);
+    expect((await listAccounts(conn)).map((account) => account.username)).toEqual(["home"]);
+    await clearAccounts();
+  });
+
+  it("syncAccounts refuses both in one set and changes nothing", async () => {
+    await expect(syncAccounts(conn, [homeAssistant, home], { kinds: ["controller"] })).rejects.toThrow(
+      /cannot both exist/,
+    );
+    expect(await listAccounts(conn)).toEqual([]);
+  });
+});
+
 describe("syncAccounts", () => {
   beforeAll(clearAccounts);
 

@@ -195,6 +195,16 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
       /controllers\[0\].name: "session-agent" is reserved for the session agent/,
     ],
     [
+      "two controllers whose logins would share go-auth cache entries",
+      { controllers: [{ name: "home-assistant" }, { name: "home" }] },
+      /controllers\[1\].name: "home" logins "home" and "home-assistant" cannot both exist: go-auth caches/,
+    ],
+    [
+      "a controller whose login is the agent's up to a '-'",
+      { controllers: [{ name: "session" }] },
+      /controllers\[0\].name: "session" logins "session" and "session-agent" cannot both exist/,
+    ],
+    [
       "a validity of zero days",
       { certificateValidityDays: 0 },
       /certificateValidityDays: 0 must be at least 1 day/,

@@ -8,6 +8,7 @@ import {
   AccountError,
   aclRules,
   CHOSEN_SECRET_ITERATIONS,
+  cacheKeyClash,
   controllerAccount,
   deviceAccount,
   GENERATED_SECRET_ITERATIONS,
@@ -218,6 +219,53 @@ describe("hashPassword (go-auth pbkdf2 format)", () => {
     expect(verifyPassword(PASSWORD, [...parts.slice(0, 4), truncatedKey].join("$"))).toBe(false);
     expect(verifyPassword(PASSWORD, [...parts.slice(0, 4), ""].join("$"))).toBe(false);
     expect(() => decodePasswordHash([...parts.slice(0, 4), ""].join("$"))).toThrow(/non-empty/);
+  });
+});
+
+describe("cacheKeyClash (go-auth's plain-text cache key auth-<username>-<password>)", () => {
+  it.each([
+    [["home", "home-assistant"], { shorter: "home", longer: "home-assistant" }],
+    [["session-agent", "session"], { shorter: "session", longer: "session-agent" }],
+    [["a-b-c", "a-b", "x"], { shorter: "a-b", longer: "a-b-c" }],
+  ])("finds %j", (usernames, clash) => {
+    expect(cacheKeyClash(usernames)).toEqual(clash);
+    const rest = clash.longer.slice(clash.shorter.length + 1);
+    // The collision it guards against: the shorter login with a crafted password gives the same key.
+    expect(`auth-${clash.shorter}-${rest}-pw`).toBe(`auth-${clash.longer}-pw`);
+  });
+
+  it("accepts logins that only look alike, and device MACs beside any controller name", () => {
+    const mac = deviceAccount({ name: "plug", mac: "48:e1:e9:00:00:01", uuid: UUID_A }, "k", 0).username;
+    expect(
+      cacheKeyClash([
+        "home-assistant",
+        "home.assistant",
+        "home_assistant",
+        "homeassistant",
+        "session-agent",
+        mac,
+      ]),
+    ).toBeUndefined();
+    expect(cacheKeyClash(["home-", "home"])).toEqual({ shorter: "home", longer: "home-" });
+    expect(cacheKeyClash([])).toBeUndefined();
+  });
+
+  it("without a clash, an auth cache key names exactly one login whatever the passwords", () => {
+    const usernames = ["home-assistant", "home-assistant2", "a-b", "b", "session-agent"];
+    expect(cacheKeyClash(usernames)).toBeUndefined();
+    const passwords = ["x", "-", "assistant-x", "b-x", "agent-", "x-b-", ""];
+    const owners = new Map<string, string>();
+    for (const username of usernames) {
+      for (const password of passwords) {
+        const key = `auth-${username}-${password}`;
+        // Any login that could produce this key with some password: it must be the same username.
+        for (const other of usernames) {
+          if (key.startsWith(`auth-${other}-`)) expect(other).toBe(username);
+        }
+        owners.set(key, username);
+      }
+    }
+    expect(owners.size).toBe(usernames.length * passwords.length);
   });
 });
 
