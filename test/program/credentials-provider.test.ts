@@ -8,7 +8,13 @@ import {
   sha256,
 } from "../../components/credentials-provider.ts";
 import type { AccountRowsInputs, AccountRowsOutputs } from "../../components/credentials-runtime.ts";
-import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
+import {
+  CHOSEN_SECRET_ITERATIONS,
+  controllerAccount,
+  deviceAccount,
+  GENERATED_SECRET_ITERATIONS,
+  serviceAccount,
+} from "../../lib/store/accounts.ts";
 import { decodePasswordHash, PBKDF2_KEY_LENGTH, verifyPassword } from "../../lib/store/hash.ts";
 import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
 import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
@@ -149,6 +155,22 @@ describe("the serialized AccountRows provider", () => {
     const stored = await rows();
     expect(stored.map((row) => row.username)).toEqual(["48:e1:e9:00:00:01", "48:e1:e9:00:00:02"]);
     expect(verifyPassword(rekeyed.password, stored[0]?.password_hash ?? "")).toBe(true);
+  });
+
+  it("re-hashes the rows on the next up when a key's origin or the hash policy (part of the runtime) changes", async () => {
+    const chosen = inputs([deviceAccount(kitchen, KEY, "1234", "chosen")]);
+    const generated = inputs([deviceAccount(kitchen, KEY, "1234", "generated")]);
+    const iterations = async () => decodePasswordHash((await rows())[0]?.password_hash ?? "").iterations;
+    await provider.update?.("id", generated, chosen);
+    expect(await iterations()).toBe(CHOSEN_SECRET_ITERATIONS);
+
+    expect((await provider.diff?.("id", chosen, generated))?.changes).toBe(true);
+    await provider.update?.("id", chosen, generated);
+    expect(await iterations()).toBe(GENERATED_SECRET_ITERATIONS);
+    // A changed policy ships as a changed bundle, whose hash is an input.
+    expect(
+      (await provider.diff?.("id", generated, { ...generated, runtimeSha256: "0".repeat(64) }))?.changes,
+    ).toBe(true);
   });
 
   it("keeps the logins' passwords out of the error when it may not create them", async () => {
