@@ -740,6 +740,6 @@ describe("scripts/simulate-device.mjs", () => {
   it("exits 2 with a message naming the bad flag", async () => {
     const { code, stderr } = await runScript("simulate-device.mjs", ["--model", "mss999"]);
     expect(code).toBe(2);
-    expect(stderr).toContain("--model mss999 is not one of: legacy, encrypted");
+    expect(stderr).toContain("--model mss999 is not one of: gen1, legacy, encrypted");
   });
 });
