@@ -48,19 +48,57 @@ const DROP_REASON = "benchmark hang-up";
 
 const now = () => performance.timeOrigin + performance.now();
 
-interface Tracked {
-  link: MqttLink;
-  device: FleetDevice;
-  online: boolean;
+/** One plug of the fleet: its broker connection and when things happened in the current window. */
+class Plug {
+  readonly link: MqttLink;
+  online = false;
   dialAt?: number;
   connackAt?: number;
   onlineAt?: number;
   clockTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly device: FleetDevice,
+    gateway: { host: string; port: number },
+  ) {
+    this.link = new MqttLink({
+      uuid: device.uuid,
+      gateways: [gateway, gateway],
+      credentials: { username: device.username, password: device.password },
+      keepaliveSeconds: DEFAULT_TIMING.keepaliveSeconds,
+      connectTimeoutMs: DEFAULT_TIMING.connectTimeoutMs,
+      backoff: DEFAULT_TIMING.reconnect,
+      onDialing: () => {
+        this.dialAt ??= now();
+      },
+      onConnected: () => {
+        this.connackAt ??= now();
+      },
+      onOnline: () => {
+        this.online = true;
+        this.onlineAt ??= now();
+        checkAllOnline();
+      },
+      onMessage() {},
+      onOffline: (_broker, reason) => {
+        this.online = false;
+        if (reason !== DROP_REASON) fail(`dropped: ${reason}`);
+      },
+      onAttemptFailed(_broker, reason) {
+        fail(reason);
+      },
+    });
+  }
 }
 
-let fleet: Tracked[] = [];
+let fleet: Plug[] = [];
 let key = "";
-let window = { startedAt: 0, cpu: process.cpuUsage(), failedAttempts: 0, reasons: new Map<string, number>() };
+let stormWindow = {
+  startedAt: 0,
+  cpu: process.cpuUsage(),
+  failedAttempts: 0,
+  reasons: new Map<string, number>(),
+};
 let announced = false;
 
 function send(event: FleetEvent): void {
@@ -68,102 +106,70 @@ function send(event: FleetEvent): void {
 }
 
 function checkAllOnline(): void {
-  if (announced || fleet.some((tracked) => tracked.onlineAt === undefined)) return;
+  if (announced || fleet.some((plug) => plug.onlineAt === undefined)) return;
   announced = true;
-  send({ type: "all-online", at: Math.max(...fleet.map((tracked) => tracked.onlineAt ?? 0)) });
+  send({ type: "all-online", at: Math.max(...fleet.map((plug) => plug.onlineAt ?? 0)) });
 }
 
 function fail(reason: string): void {
-  window.failedAttempts++;
+  stormWindow.failedAttempts++;
   // Keep the reason short and free of per-device detail, so equal causes add up.
   const cause = reason.replace(/\d+(\.\d+)*(:\d+)?/g, "#").slice(0, 80);
-  window.reasons.set(cause, (window.reasons.get(cause) ?? 0) + 1);
+  stormWindow.reasons.set(cause, (stormWindow.reasons.get(cause) ?? 0) + 1);
 }
 
 function init(command: Extract<FleetCommand, { type: "init" }>): void {
   key = command.key;
   const gateway = { host: command.host, port: command.port };
-  fleet = command.devices.map((device) => {
-    const tracked: Tracked = { device, online: false } as Tracked;
-    tracked.link = new MqttLink({
-      uuid: device.uuid,
-      gateways: [gateway, gateway],
-      credentials: { username: device.username, password: device.password },
-      keepaliveSeconds: DEFAULT_TIMING.keepaliveSeconds,
-      connectTimeoutMs: DEFAULT_TIMING.connectTimeoutMs,
-      backoff: DEFAULT_TIMING.reconnect,
-      onDialing() {
-        tracked.dialAt ??= now();
-      },
-      onConnected() {
-        tracked.connackAt ??= now();
-      },
-      onOnline() {
-        tracked.online = true;
-        tracked.onlineAt ??= now();
-        checkAllOnline();
-      },
-      onMessage() {},
-      onOffline(_broker, reason) {
-        tracked.online = false;
-        if (reason !== DROP_REASON) fail(`dropped: ${reason}`);
-      },
-      onAttemptFailed(_broker, reason) {
-        fail(reason);
-      },
-    });
-    return tracked;
-  });
+  fleet = command.devices.map((device) => new Plug(device, gateway));
   send({ type: "ready" });
 }
 
 function startWindow(action: "dial" | "drop" | "watch"): void {
   const startedAt = now();
-  window = { startedAt, cpu: process.cpuUsage(), failedAttempts: 0, reasons: new Map() };
+  stormWindow = { startedAt, cpu: process.cpuUsage(), failedAttempts: 0, reasons: new Map() };
   announced = false;
-  for (const tracked of fleet) {
-    const stillOnline = action === "watch" && tracked.online;
-    tracked.dialAt = stillOnline ? startedAt : undefined;
-    tracked.connackAt = stillOnline ? startedAt : undefined;
-    tracked.onlineAt = stillOnline ? startedAt : undefined;
+  for (const plug of fleet) {
+    const stillOnline = action === "watch" && plug.online;
+    plug.dialAt = stillOnline ? startedAt : undefined;
+    plug.connackAt = stillOnline ? startedAt : undefined;
+    plug.onlineAt = stillOnline ? startedAt : undefined;
   }
-  for (const tracked of fleet) {
-    if (action === "dial") tracked.link.start();
+  for (const plug of fleet) {
+    if (action === "dial") plug.link.start();
     if (action === "drop") {
-      tracked.online = false;
-      tracked.link.drop(DROP_REASON);
+      plug.online = false;
+      plug.link.drop(DROP_REASON);
     }
   }
   checkAllOnline();
 }
 
 function report(): FleetStormRecord {
-  const cpu = process.cpuUsage(window.cpu);
-  const online = fleet.filter((tracked) => tracked.onlineAt !== undefined);
-  const dials = fleet.flatMap((tracked) => (tracked.dialAt === undefined ? [] : [tracked.dialAt]));
+  const cpu = process.cpuUsage(stormWindow.cpu);
+  const online = fleet.filter((plug) => plug.onlineAt !== undefined);
+  const dials = fleet.flatMap((plug) => (plug.dialAt === undefined ? [] : [plug.dialAt]));
   return {
     devices: fleet.length,
     online: online.length,
     ...(dials.length > 0 ? { firstDialAt: Math.min(...dials) } : {}),
-    ...(online.length > 0
-      ? { lastOnlineAt: Math.max(...online.map((tracked) => tracked.onlineAt ?? 0)) }
-      : {}),
-    connackMs: fleet.flatMap((tracked) =>
-      tracked.connackAt === undefined ? [] : [tracked.connackAt - (tracked.dialAt ?? window.startedAt)],
+    ...(online.length > 0 ? { lastOnlineAt: Math.max(...online.map((plug) => plug.onlineAt ?? 0)) } : {}),
+    connackMs: fleet.flatMap((plug) =>
+      plug.connackAt === undefined ? [] : [plug.connackAt - (plug.dialAt ?? stormWindow.startedAt)],
     ),
-    failedAttempts: window.failedAttempts,
-    failureReasons: Object.fromEntries(window.reasons),
+    failedAttempts: stormWindow.failedAttempts,
+    failureReasons: Object.fromEntries(stormWindow.reasons),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }
 
 function pushClocks(periodMs: number): void {
-  for (const tracked of fleet) {
-    clearInterval(tracked.clockTimer);
-    clearTimeout(tracked.clockTimer);
+  for (const plug of fleet) {
+    clearInterval(plug.clockTimer);
+    clearTimeout(plug.clockTimer);
     if (periodMs <= 0) continue;
     const push = () => {
-      const topic = devicePublishTopic(tracked.device.uuid);
+      const topic = devicePublishTopic(plug.device.uuid);
       const message = buildMessage({
         method: "PUSH",
         namespace: Namespace.SystemClock,
@@ -171,12 +177,12 @@ function pushClocks(periodMs: number): void {
         key,
         from: topic,
       });
-      tracked.link.publish(topic, message);
+      plug.link.publish(topic, message);
     };
     // Staggered, so the load is steady rather than one burst per period.
-    tracked.clockTimer = setTimeout(() => {
+    plug.clockTimer = setTimeout(() => {
       push();
-      tracked.clockTimer = setInterval(push, periodMs);
+      plug.clockTimer = setInterval(push, periodMs);
     }, Math.random() * periodMs);
   }
 }
@@ -194,7 +200,7 @@ process.on("message", (command: FleetCommand) => {
         return pushClocks(command.periodMs);
       case "stop":
         pushClocks(0);
-        Promise.all(fleet.map((tracked) => tracked.link.stop())).finally(() => process.exit(0));
+        Promise.all(fleet.map((plug) => plug.link.stop())).finally(() => process.exit(0));
         return;
     }
   } catch (error) {
