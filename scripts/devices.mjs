@@ -1,14 +1,14 @@
 #!/usr/bin/env zx
 // @ts-check
 import { fileURLToPath } from "node:url";
-import { chalk, minimist } from "zx";
+import { chalk } from "zx";
 import { scriptArgs } from "./support/cli.mjs";
+import { helpText } from "./support/help.mjs";
 import "./support/load-typescript.mjs";
 
 const options = await import("../lib/provision/options.ts");
-const { UsageError, unknownFlagError, validateFlags } = await import("../lib/cli/flags.ts");
-const { EXIT, exitCodeFor } = await import("../lib/cli/exit-codes.ts");
-const { EXIT_CODE_HELP } = await import("../lib/provision/exit-codes.ts");
+const { UsageError, parseScriptFlags, wantsHelp } = await import("../lib/cli/flags.ts");
+const { EXIT, SCRIPT_EXIT_CODES, exitCodeFor, exitCodeHelp } = await import("../lib/cli/exit-codes.ts");
 const { listInventory, revokeDevice } = await import("../lib/provision/inventory.ts");
 const { connectDatabase } = await import("../lib/provision/database.ts");
 const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");
@@ -16,44 +16,7 @@ const { readStackOutputs } = await import("../lib/stack/outputs.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
-const HELP = `Usage: npx zx scripts/devices.mjs <list|revoke> [flags]
-
-  list                     every broker login (name, MAC, uuid, kind, created) and whether each device
-                           is in the stack config, which is the source of truth: \`pulumi up\` makes the
-                           MySQL logins match its \`devices\` list
-  revoke <name|mac|uuid>   remove a device's login and its stack config entry: its next connection is
-                           refused (one open now is cut off from its topics once go-auth's cache,
-                           aclCacheSeconds, expires). Safe to repeat.
-
-Flags:
-  --stack <name>           use this Pulumi stack instead of the selected one
-  --no-stack               do not run \`pulumi\`: MySQL only (needs --mysql); the stack config is not
-                           changed, so the next \`pulumi up\` restores a revoked device that is still in it
-  --mysql <url>            mysql://user:password@host:port/database instead of the stack's \`mysql\` output
-  --json                   machine-readable output on stdout
-  --help                   this text
-
-${EXIT_CODE_HELP}`;
-
-/** @param {string[]} args */
-function parse(args) {
-  /** @type {string[]} */
-  const unknown = [];
-  const parsed = minimist(args, {
-    string: options.DEVICES_FLAGS.string,
-    boolean: options.DEVICES_FLAGS.boolean,
-    unknown: (arg) => {
-      unknown.push(arg);
-      return true;
-    },
-  });
-  const error = unknownFlagError(unknown);
-  if (error) throw error;
-  return {
-    positional: parsed._.map(String),
-    flags: validateFlags(options.devicesFlagsSchema, parsed),
-  };
-}
+const HELP = helpText("devices", { exitCodes: exitCodeHelp(SCRIPT_EXIT_CODES.devices) });
 
 /** @param {import("../lib/provision/options.ts").DevicesFlags} flags */
 async function openSources(flags) {
@@ -99,7 +62,7 @@ function table(entries) {
 
 const [command, ...rest] = scriptArgs(import.meta.url);
 const json = rest.includes("--json");
-if (command === undefined || ["--help", "-h", "help"].includes(command) || rest.includes("--help")) {
+if (command === undefined || command === "help" || wantsHelp([command, ...rest])) {
   console.log(HELP);
   process.exit(command === undefined ? EXIT.usage : EXIT.ok);
 }
@@ -107,7 +70,7 @@ if (command === undefined || ["--help", "-h", "help"].includes(command) || rest.
 /** @type {Awaited<ReturnType<typeof openSources>> | undefined} */
 let sources;
 try {
-  const { positional, flags } = parse(rest);
+  const { positional, flags } = parseScriptFlags(rest, options.DEVICES_FLAGS, options.devicesFlagsSchema);
   if (command === "list") {
     if (positional.length > 0)
       throw new UsageError(`list takes no argument, got ${JSON.stringify(positional[0])}`);

@@ -1,99 +1,60 @@
 #!/usr/bin/env zx
 // @ts-check
-import { argv, chalk, fs } from "zx";
+import { chalk } from "zx";
+import { scriptArgs } from "./support/cli.mjs";
+import { helpText } from "./support/help.mjs";
 import "./support/load-typescript.mjs";
 
 const { startSimulatedDevice, MODELS, SIMULATED_HOME_NETWORK } = await import("../lib/simulator/index.ts");
-const { hostSchema } = await import("../lib/meross/identifiers.ts");
+const { parseSimulateArguments } = await import("../lib/simulator/flags.ts");
+const { readCaFile, wantsHelp } = await import("../lib/cli/flags.ts");
+const { EXIT, SCRIPT_EXIT_CODES, exitCodeFor, exitCodeHelp } = await import("../lib/cli/exit-codes.ts");
 
-const EXIT_USAGE = 2;
-const EXIT_FAILED = 1;
-const KNOWN_FLAGS = new Set(["_", "help", "h", "model", "host", "port", "require-session-answers", "ca"]);
-
-const HELP = `Usage: npx zx scripts/simulate-device.mjs [flags]
-
-Runs a simulated Meross smart plug in pairing mode, for trying the kit without hardware.
-Provision it like a real device (point provision.mjs --ip at the printed address). After its
-Wi-Fi is set it "reboots" and dials the brokers from Config.Key over TLS 1.2 with MQTT 3.1,
-then answers Toggle or ToggleX commands (by model). Events are logged one per line. Ctrl-C stops it.
-
-Flags:
-  --model gen1|legacy|encrypted
-                               gen1: mss310 fw 1.1 (Appliance.Control.Toggle only, no ToggleX; Config.Wifi,
-                               plain HTTP, LF-only headers); legacy: mss310 fw 2.1 (ToggleX, Config.Wifi,
-                               plain HTTP, LF-only headers); encrypted: mss110 fw 7.3 (WifiX, ECDHE,
-                               encrypted HTTP). Default legacy.
-  --host <ipv4>                address for its HTTP API (default 127.0.0.1)
-  --port <n>                   port for its HTTP API (default 0: any free port)
-  --require-session-answers    hang up when Clock/Bind go unanswered, as newer firmware does
-  --ca <file>                  PEM CA the device trusts, checked with the broker's name; without it the
-                               device accepts any certificate, like real devices
-  --help                       this text
-
-Simulated Wi-Fi: "${SIMULATED_HOME_NETWORK.ssid}" with passphrase "${SIMULATED_HOME_NETWORK.password}"; any other SSID
-counts as a hidden network in range: open when no password is sent, else any WPA passphrase (8-63
-printable ASCII characters or 64 hex digits) joins it. "Cafe Guest" is an open network in its scan.`;
-
-/** @param {string} message @returns {never} */
-function usage(message) {
-  console.error(`${chalk.red("error:")} ${message}\nRun with --help for the flags.`);
-  process.exit(EXIT_USAGE);
-}
+const HELP = helpText("simulate-device", {
+  homeSsid: SIMULATED_HOME_NETWORK.ssid,
+  homePassword: SIMULATED_HOME_NETWORK.password ?? "",
+  exitCodes: exitCodeHelp(SCRIPT_EXIT_CODES["simulate-device"]),
+});
 
 /** @param {unknown} error */
 function errorCode(error) {
   return /** @type {{ code?: string }} */ (error)?.code;
 }
 
-if (argv.help || argv.h) {
+const args = scriptArgs(import.meta.url);
+if (wantsHelp(args)) {
   console.log(HELP);
-  process.exit(0);
+  process.exit(EXIT.ok);
 }
-const unknown = Object.keys(argv).filter((flag) => !KNOWN_FLAGS.has(flag));
-if (unknown.length > 0) usage(`unknown flag ${unknown.map((flag) => `--${flag}`).join(", ")}`);
-if (argv._.length > 0) usage(`unexpected argument ${JSON.stringify(String(argv._[0]))}`);
-
-const modelName = String(argv.model ?? "legacy");
-if (!Object.hasOwn(MODELS, modelName)) {
-  usage(`--model ${modelName} is not one of: ${Object.keys(MODELS).join(", ")}`);
+/** @type {import("../lib/simulator/flags.ts").SimulateFlags} */
+let flags;
+/** @type {string | undefined} */
+let mqttCa;
+try {
+  flags = parseSimulateArguments(args);
+  mqttCa = flags.ca === undefined ? undefined : await readCaFile(flags.ca);
+} catch (error) {
+  console.error(`${chalk.red("error:")} ${/** @type {Error} */ (error).message}`);
+  process.exit(exitCodeFor(error));
 }
-const model = /** @type {keyof typeof MODELS} */ (modelName);
-
-const host = hostSchema.safeParse(String(argv.host ?? "127.0.0.1"));
-if (!host.success) usage(`--host ${argv.host}: ${host.error.issues[0]?.message}`);
-
-const port = Number(argv.port ?? 0);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  usage(`--port ${argv.port} must be 0 to 65535 (0: any free port)`);
-}
-
-/** @param {string} path @returns {Promise<string>} */
-async function readCa(path) {
-  const pem = await fs.readFile(path, "utf8").catch((/** @type {unknown} */ error) => {
-    usage(`--ca ${path}: cannot read it (${errorCode(error) ?? String(error)})`);
-  });
-  if (!pem?.includes("-----BEGIN CERTIFICATE-----")) usage(`--ca ${path} holds no PEM certificate`);
-  return pem;
-}
-if (argv.ca !== undefined && typeof argv.ca !== "string") usage("--ca needs the path of a PEM file");
-const mqttCa = argv.ca === undefined ? undefined : await readCa(argv.ca);
+const { model, host, port } = flags;
 
 const device = await startSimulatedDevice({
   model,
-  httpHost: host.data,
+  httpHost: host,
   httpPort: port,
-  requireSessionAnswers: Boolean(argv["require-session-answers"]),
+  requireSessionAnswers: flags["require-session-answers"],
   ...(mqttCa ? { mqttCa } : {}),
 }).catch((error) => {
   const code = errorCode(error);
   const reason =
     code === "EADDRINUSE"
-      ? `port ${port} on ${host.data} is in use: pick another --port, or 0 for any free one`
+      ? `port ${port} on ${host} is in use: pick another --port, or 0 for any free one`
       : code === "EADDRNOTAVAIL"
-        ? `${host.data} is not an address of this machine: use one it has, such as 127.0.0.1`
+        ? `${host} is not an address of this machine: use one it has, such as 127.0.0.1`
         : String(error?.message ?? error);
   console.error(`${chalk.red("error:")} could not start the simulated device: ${reason}`);
-  process.exit(EXIT_FAILED);
+  process.exit(EXIT.unexpected);
 });
 
 const profile = MODELS[model];

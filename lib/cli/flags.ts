@@ -13,11 +13,85 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** What zx's `minimist`/`parseArgv` needs: values that look like numbers stay strings (`--key 0012`). */
+/**
+ * A script's flags: string flags keep what was typed (`--key 0012` stays "0012"), boolean flags take
+ * no value and `--no-<flag>` sets false, `default` applies to what is not given.
+ */
 export interface FlagSpec {
   string: string[];
   boolean: string[];
   default: Record<string, unknown>;
+}
+
+/** `--help` or `-h` anywhere before a `--`: the script prints its help and exits 0, whatever else is given. */
+export function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf("--");
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === "--help" || arg === "-h");
+}
+
+export interface ScriptArguments<T> {
+  flags: T;
+  /** The words that are not flags, in order (everything after a `--` too). */
+  positional: string[];
+}
+
+/**
+ * Every script's flag parser. An undeclared flag is `unknown flag --x; see --help`, a declared one
+ * with a bad value is `--x: <what is wrong>` (validateFlags); both are UsageErrors (exit 2). A
+ * string flag takes the next word as its value even when it starts with one dash (`--timeout -1`
+ * is a bad timeout, not a flag `-1`); a flag given twice arrives as a list, which `single` refuses.
+ */
+export function parseScriptFlags<S extends z.ZodType>(
+  args: readonly string[],
+  spec: FlagSpec,
+  schema: S,
+): ScriptArguments<z.output<S>> {
+  const strings = new Set(spec.string);
+  const booleans = new Set(spec.boolean);
+  const given = new Map<string, unknown>();
+  const set = (name: string, value: unknown) => {
+    const earlier = given.get(name);
+    given.set(name, earlier === undefined ? value : [earlier, value].flat());
+  };
+  const positional: string[] = [];
+  const unknown: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--") {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (!/^--?[^-\d]/.test(arg)) {
+      positional.push(arg);
+      continue;
+    }
+    const [typed = "", inline] = arg.split(/=(.*)/s, 2);
+    const name = typed.replace(/^--?/, "");
+    const negated = name.startsWith("no-") ? name.slice(3) : undefined;
+    if (name === "help" || name === "h") continue; // the script's, before parsing: wantsHelp
+    if (booleans.has(name)) {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+      set(name, true);
+    } else if (strings.has(name)) {
+      const next = args[i + 1];
+      const value = inline ?? (next !== undefined && !next.startsWith("--") ? args[++i] : undefined);
+      if (value === undefined) throw new UsageError(`--${name} needs a value; see --help`);
+      set(name, value);
+    } else if (
+      negated !== undefined &&
+      (booleans.has(negated) || strings.has(negated)) &&
+      inline === undefined
+    ) {
+      set(negated, false);
+    } else {
+      unknown.push(typed);
+    }
+  }
+  const error = unknownFlagError(unknown);
+  if (error) throw error;
+  const unset = Object.fromEntries(spec.boolean.map((name) => [name, false]));
+  const flags = validateFlags(schema, { ...unset, ...spec.default, ...Object.fromEntries(given) });
+  return { flags, positional };
 }
 
 /** A flag given twice arrives as a list; wrapped flags may be given once. */
@@ -34,6 +108,17 @@ export const single = <T extends z.ZodType>(schema: T) =>
 export const stackFlag = single(
   z.union([z.string().trim().min(1, "needs a stack name"), z.literal(false)]),
 ).optional();
+
+/** parseScriptFlags for a script (or subcommand) that takes flags only: any other word is refused. */
+export function parseOnlyFlags<S extends z.ZodType>(
+  args: readonly string[],
+  spec: FlagSpec,
+  schema: S,
+): z.output<S> {
+  const { flags, positional } = parseScriptFlags(args, spec, schema);
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+  return flags;
+}
 
 /** Flags nobody declared, as typed (`--wifi-password`); positional words are not flags. */
 export function unknownFlagError(typed: string[]): UsageError | undefined {

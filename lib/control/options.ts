@@ -1,13 +1,5 @@
 import { z } from "zod";
-import {
-  type FlagSpec,
-  readCaFile,
-  single,
-  stackFlag,
-  UsageError,
-  unknownFlagError,
-  validateFlags,
-} from "../cli/flags.ts";
+import { type FlagSpec, parseScriptFlags, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
 import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { type BrokerClientSettings, usesPlainMqtt } from "../mqtt/connection.ts";
@@ -32,13 +24,13 @@ import {
 
 const CONNECTION_FLAGS = ["broker", "ca", "username", "password", "stack"];
 
-export const CONTROL_FLAGS: FlagSpec = {
+const CONTROL_FLAGS: FlagSpec = {
   string: [...CONNECTION_FLAGS, "key", "user", "channel", "timeout", "namespace"],
   boolean: ["json", "help"],
   default: {},
 };
 
-export const MONITOR_FLAGS: FlagSpec = {
+const MONITOR_FLAGS: FlagSpec = {
   string: [...CONNECTION_FLAGS, "count"],
   boolean: ["json", "raw", "replies", "help"],
   default: { replies: true },
@@ -79,32 +71,16 @@ const monitorFlagsSchema = z.object({
 export type ControlFlags = z.output<typeof controlFlagsSchema>;
 export type MonitorFlags = z.output<typeof monitorFlagsSchema>;
 
-/** zx's parseArgv keeps flags nobody declared, so they are looked for here. */
-function validate<S extends z.ZodType>(
-  schema: S,
-  flags: Record<string, unknown>,
-  known: FlagSpec,
-): z.output<S> {
-  const knownNames = new Set([...known.string, ...known.boolean, "_", "--"]);
-  const unknown = unknownFlagError(
-    Object.keys(flags)
-      .filter((name) => !knownNames.has(name))
-      .map((name) => `--${name}`),
-  );
-  if (unknown) throw unknown;
-  return validateFlags(schema, flags);
-}
-
 export interface ControlCommand {
   device: string;
   action: ControlAction;
   flags: ControlFlags;
 }
 
-/** `control.mjs <device> on|off|toggle|status [flags]`, as minimist parsed it with CONTROL_FLAGS. */
-export function parseControlArguments(argv: Record<string, unknown> & { _: unknown[] }): ControlCommand {
-  const flags = validate(controlFlagsSchema, argv, CONTROL_FLAGS);
-  const [device, action, ...extra] = argv._.map(String);
+/** `control.mjs <device> on|off|toggle|status [flags]`, the words after the script's name. */
+export function parseControlArguments(args: readonly string[]): ControlCommand {
+  const { flags, positional } = parseScriptFlags(args, CONTROL_FLAGS, controlFlagsSchema);
+  const [device, action, ...extra] = positional;
   if (device === undefined || action === undefined) {
     throw new UsageError(`give a device and an action: control.mjs <device> ${CONTROL_ACTIONS.join("|")}`);
   }
@@ -120,10 +96,11 @@ export interface MonitorCommand {
   flags: MonitorFlags;
 }
 
-export function parseMonitorArguments(argv: Record<string, unknown> & { _: unknown[] }): MonitorCommand {
-  const flags = validate(monitorFlagsSchema, argv, MONITOR_FLAGS);
+/** `monitor.mjs [device ...] [flags]`, the words after the script's name. */
+export function parseMonitorArguments(args: readonly string[]): MonitorCommand {
+  const { flags, positional } = parseScriptFlags(args, MONITOR_FLAGS, monitorFlagsSchema);
   if (flags.raw && flags.json) throw new UsageError("--raw and --json cannot be combined: pick one output");
-  return { devices: argv._.map(String), flags };
+  return { devices: positional, flags };
 }
 
 /** Where scripts get what the flags leave out; absent with --no-stack. */

@@ -3,8 +3,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { EXIT, exitCodeFor, exitCodeHelp } from "../../lib/cli/exit-codes.ts";
-import { readCaFile, single, UsageError, unknownFlagError, validateFlags } from "../../lib/cli/flags.ts";
+import { EXIT, exitCodeFor, exitCodeHelp, SCRIPT_EXIT_CODES } from "../../lib/cli/exit-codes.ts";
+import {
+  parseOnlyFlags,
+  parseScriptFlags,
+  readCaFile,
+  single,
+  UsageError,
+  unknownFlagError,
+  validateFlags,
+  wantsHelp,
+} from "../../lib/cli/flags.ts";
 import { ProtocolError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { DeviceHttpError, DeviceUnreachableError } from "../../lib/meross/http-transport.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
@@ -81,6 +90,89 @@ describe("flags", () => {
   it("reports only flags as unknown, not positional words", () => {
     expect(unknownFlagError(["word"])).toBeUndefined();
     expect(unknownFlagError(["word", "--x", "-y"])?.message).toBe("unknown flag --x, -y; see --help");
+  });
+});
+
+describe("parseScriptFlags", () => {
+  const spec = {
+    string: ["timeout", "key", "mqtt", "stack"],
+    boolean: ["json", "wait"],
+    default: { wait: true },
+  };
+  const schema = z.object({
+    timeout: single(z.coerce.number().positive("must be a number of seconds above 0")).optional(),
+    key: single(z.string()).optional(),
+    mqtt: z.union([z.string(), z.array(z.string())]).optional(),
+    stack: single(z.union([z.string(), z.literal(false)])).optional(),
+    json: z.boolean(),
+    wait: z.boolean(),
+  });
+  const parse = (...args: string[]) => parseScriptFlags(args, spec, schema);
+  const failure = (...args: string[]) => {
+    try {
+      parse(...args);
+    } catch (error) {
+      return error;
+    }
+    throw new Error(`${args.join(" ")} was accepted`);
+  };
+
+  it("keeps typed values as strings, positional words in order, and applies defaults", () => {
+    expect(parse("kitchen", "--key", "0012", "on", "--json")).toEqual({
+      flags: { key: "0012", json: true, wait: true },
+      positional: ["kitchen", "on"],
+    });
+    expect(parse("--key=a=b", "--no-wait", "--no-stack").flags).toEqual({
+      key: "a=b",
+      json: false,
+      wait: false,
+      stack: false,
+    });
+    expect(parse("--mqtt", "a", "--mqtt", "b").flags.mqtt).toEqual(["a", "b"]);
+    expect(parse("a", "--", "--json").positional).toEqual(["a", "--json"]);
+  });
+
+  it("says a bad value is a bad value, not an unknown flag (--timeout -1)", () => {
+    const error = failure("--timeout", "-1");
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe("--timeout: must be a number of seconds above 0");
+    expect(exitCodeFor(error)).toBe(EXIT.usage);
+  });
+
+  it("says an unknown flag is unknown, in one line, with the usage exit code", () => {
+    const error = failure("--timout", "5", "-x");
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe("unknown flag --timout, -x; see --help");
+    expect(exitCodeFor(error)).toBe(EXIT.usage);
+  });
+
+  it("refuses a string flag without its value and a boolean flag with one", () => {
+    expect((failure("--key") as Error).message).toBe("--key needs a value; see --help");
+    expect((failure("--key", "--json") as Error).message).toBe("--key needs a value; see --help");
+    expect((failure("--json=yes") as Error).message).toBe("--json takes no value");
+  });
+
+  it("leaves --help to the script, which asks wantsHelp first", () => {
+    expect(wantsHelp(["on", "--timeout", "x", "--help"])).toBe(true);
+    expect(wantsHelp(["-h"])).toBe(true);
+    expect(wantsHelp(["--", "--help"])).toBe(false);
+    expect(parse("--help").flags).toEqual({ json: false, wait: true });
+  });
+
+  it("parseOnlyFlags refuses any word that is not a flag", () => {
+    expect(() => parseOnlyFlags(["extra"], spec, schema)).toThrow('unexpected argument "extra"');
+  });
+});
+
+describe("SCRIPT_EXIT_CODES", () => {
+  it("lists for each script only codes of the one table, and devices.mjs none about devices or timeouts", () => {
+    for (const meanings of Object.values(SCRIPT_EXIT_CODES)) {
+      for (const name of Object.keys(meanings)) expect(Object.keys(EXIT)).toContain(name);
+    }
+    const devices = exitCodeHelp(SCRIPT_EXIT_CODES.devices);
+    expect(devices).not.toMatch(/^ {2}[3457] /m);
+    expect(devices).toMatch(/^ {2}8 {2}no device by that name/m);
+    expect(exitCodeHelp(SCRIPT_EXIT_CODES.provision)).not.toMatch(/^ {2}8 /m);
   });
 });
 

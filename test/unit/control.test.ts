@@ -2,13 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseArgv } from "zx";
 import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError } from "../../lib/cli/flags.ts";
 import { ReplyTimeoutError } from "../../lib/control/client.ts";
 import {
-  CONTROL_FLAGS,
-  MONITOR_FLAGS,
   parseControlArguments,
   parseMonitorArguments,
   resolveBrokerSettings,
@@ -43,8 +40,8 @@ const outputs: StackOutputs = {
   controllerLogins: {},
 };
 
-const control = (...args: string[]) => parseControlArguments(parseArgv(args, CONTROL_FLAGS));
-const monitor = (...args: string[]) => parseMonitorArguments(parseArgv(args, MONITOR_FLAGS));
+const control = (...args: string[]) => parseControlArguments(args);
+const monitor = (...args: string[]) => parseMonitorArguments(args);
 
 describe("resolveDevice", () => {
   it("finds a device by its config name, MAC or uuid", () => {
