@@ -6,7 +6,8 @@ import {
   parseMessage,
   type RequestMethod,
 } from "./envelope.ts";
-import { HttpTransport } from "./http-transport.ts";
+import { DeviceUnreachableError, HttpTransport } from "./http-transport.ts";
+import { macAddressSchema, uuidSchema } from "./identifiers.ts";
 import { ecdhKeyPair, ecdhSharedKey, type LanIdentity, lanAesKey } from "./lan-crypto.ts";
 import {
   configKeyRequest,
@@ -15,6 +16,7 @@ import {
   type DeviceRequest,
   ecdheRequest,
   type KeySettings,
+  Namespace,
   PLAINTEXT_NAMESPACES,
   parseAbilities,
   parseEcdheReply,
@@ -28,6 +30,7 @@ import {
   type WifiNetwork,
   wifiListRequest,
 } from "./messages/index.ts";
+import { uuidFromDeviceTopic } from "./topics.ts";
 import type { WifixIdentity } from "./wifi.ts";
 
 export { DeviceHttpError, DeviceUnreachableError } from "./http-transport.ts";
@@ -47,11 +50,24 @@ export interface ExchangeKeysOptions {
   privateKey?: Buffer | "random";
 }
 
+/**
+ * The LAN key mode (§2.6, ML): the body of every request but System.Ability encrypted with
+ * `md5(uuid[3:22] + key[1:9] + mac + key[10:28])`. Keys are tried in order, the first that the
+ * device does not hang up on staying first: after Config.Key a device may derive its key from the
+ * new device key (the simulator does) or keep the one of the key it had (meross_lan's emulator
+ * computes it once); which one real firmware uses is not documented.
+ */
+interface LanKeyMode {
+  identity: { uuid: string; macAddress: string };
+  keys: Buffer[];
+}
+
 /** A device's local HTTP API (protocol §1–§4), one request at a time, encrypted once keys are exchanged. */
 export class DeviceClient {
   private readonly transport: HttpTransport;
   private key: string;
   private sessionKey: Buffer | undefined;
+  private lanKey: LanKeyMode | undefined;
 
   constructor(options: DeviceClientOptions) {
     this.transport = new HttpTransport(options);
@@ -62,29 +78,75 @@ export class DeviceClient {
     return this.transport.url;
   }
 
-  /** Whether later requests go encrypted (after `exchangeKeys`). */
+  /** Whether later requests go encrypted (after `exchangeKeys`, or with the LAN key). */
   get encrypted(): boolean {
-    return this.sessionKey !== undefined;
+    return this.sessionKey !== undefined || this.lanKey !== undefined;
   }
 
-  /** Signs, sends (encrypted where BS2 encrypts), and checks the reply answers this request. */
+  /** Signs, sends (encrypted where BS2 or, with the LAN key, ML encrypts), and checks the reply answers this request. */
   async request(
     method: RequestMethod,
     namespace: string,
     payload: Record<string, unknown> = {},
   ): Promise<MerossMessage> {
     const message = buildMessage({ method, namespace, payload, key: this.key, from: this.transport.url });
-    const encryptionKey = PLAINTEXT_NAMESPACES.has(namespace) ? undefined : this.sessionKey;
-    const replyText = await this.transport.send(JSON.stringify(message), { encryptionKey });
+    const keys = this.encryptionKeysFor(namespace);
+    return this.sendWith(message, keys.length > 0 ? keys : [undefined]);
+  }
+
+  /** Sends with the first key; a hang-up moves on to the next, and the key that worked goes first. */
+  private async sendWith(message: MerossMessage, keys: (Buffer | undefined)[]): Promise<MerossMessage> {
+    const [encryptionKey, ...others] = keys;
+    const { namespace } = message.header;
+    let replyText: string;
+    try {
+      replyText = await this.transport.send(JSON.stringify(message), { encryptionKey });
+    } catch (error) {
+      if (others.length > 0 && isConnectionReset(error)) return this.sendWith(message, others);
+      throw error;
+    }
+    if (this.lanKey && encryptionKey && this.lanKey.keys[0] !== encryptionKey) {
+      this.lanKey.keys = [encryptionKey, ...this.lanKey.keys.filter((key) => key !== encryptionKey)];
+    }
     return checkReply(message, parseReply(replyText, namespace, encryptionKey !== undefined));
+  }
+
+  private encryptionKeysFor(namespace: string): Buffer[] {
+    if (this.lanKey) return namespace === Namespace.SystemAbility ? [] : [...this.lanKey.keys];
+    if (this.sessionKey && !PLAINTEXT_NAMESPACES.has(namespace)) return [this.sessionKey];
+    return [];
   }
 
   private send(request: DeviceRequest): Promise<MerossMessage> {
     return this.request(request.method, request.namespace, request.payload);
   }
 
+  /**
+   * System.All, in plaintext as BS2 reads devices in pairing mode. A device on a LAN whose firmware
+   * encrypts hangs up on that instead (meross_lan issue #456); then, as meross_lan's config flow
+   * does, the uuid comes from the reply to a plaintext System.Ability, the MAC from the uuid's last
+   * 12 digits (ML `get_macaddress_from_uuid`), and every later request goes with the LAN key of the
+   * key this client signs with.
+   */
   async getSystemAll(): Promise<SystemAllSummary> {
+    try {
+      return parseSystemAll((await this.send(systemAllRequest())).payload);
+    } catch (error) {
+      if (this.encrypted || !isConnectionReset(error)) throw error;
+      const identity = await this.identityFromAbility().catch(() => undefined);
+      if (!identity) throw error;
+      this.lanKey = { identity, keys: [lanAesKey({ ...identity, key: this.key })] };
+    }
     return parseSystemAll((await this.send(systemAllRequest())).payload);
+  }
+
+  /** The uuid a device names in its reply's `from` (or `uuid`) header, and the MAC it ends in. */
+  private async identityFromAbility(): Promise<{ uuid: string; macAddress: string }> {
+    const reply = await this.send(systemAbilityRequest());
+    const uuid = uuidFromDeviceTopic(reply.header.from ?? "") ?? reply.header.uuid;
+    const checked = uuidSchema.safeParse(uuid);
+    if (!checked.success) throw new ProtocolError("the System.Ability reply names no device uuid");
+    return { uuid: checked.data, macAddress: macAddressSchema.parse(checked.data.slice(-12)) };
   }
 
   async getAbilities(): Promise<Record<string, unknown>> {
@@ -114,12 +176,20 @@ export class DeviceClient {
   async setKey(settings: KeySettings): Promise<void> {
     await this.send(configKeyRequest(settings));
     this.key = settings.key;
+    if (this.lanKey) this.lanKey.keys.unshift(lanAesKey({ ...this.lanKey.identity, key: settings.key }));
   }
 
   /** WifiX (encrypted password) when the caller passes the device identity, else legacy Config.Wifi. */
   async setWifi(network: WifiNetwork, options: { wifix?: WifixIdentity } = {}): Promise<void> {
     await this.send(options.wifix ? configWifiXRequest(network, options.wifix) : configWifiRequest(network));
   }
+}
+
+/** A device that hangs up rather than answer: what encrypting firmware does to a body it cannot read. */
+function isConnectionReset(error: unknown): boolean {
+  return (
+    error instanceof DeviceUnreachableError && (error.cause as { code?: unknown })?.code === "ECONNRESET"
+  );
 }
 
 function parseReply(text: string, namespace: string, encrypted: boolean): MerossMessage {

@@ -17,7 +17,10 @@ export interface OfflineContext {
   broker: BrokerAddress;
   authMode: AuthMode;
   macAddress: string;
-  ssid?: string;
+  /** The network the device was sent, as `networkLabel` names it; absent with --no-wifi. */
+  network?: string;
+  /** The device had a session before the set-up and no new connection came (see online.ts). */
+  awaitedNewSession?: boolean;
 }
 
 export function offlineAdvice(context: OfflineContext): string {
@@ -34,9 +37,15 @@ export function offlineAdvice(context: OfflineContext): string {
     );
   }
   lines.push("Likely causes, most likely first:");
-  if (context.ssid !== undefined) {
+  if (context.awaitedNewSession && context.network === undefined) {
     lines.push(
-      `  Wi-Fi: the device did not join "${context.ssid}". If its LED alternates amber/green again it is back in`,
+      "  Restart: the device took the new settings but is still on the connection it had before (real firmware",
+      "    keeps its old broker until it restarts; a reply from that old session does not count). Unplug it, plug",
+      "    it back in, and run the same command again; or give --wifi-ssid/--wifi-pass so setup restarts it.",
+    );
+  } else if (context.network !== undefined) {
+    lines.push(
+      `  Wi-Fi: the device did not join ${context.network}. If its LED alternates amber/green again it is back in`,
       "    pairing mode: check the SSID and password (case-sensitive), that the network is 2.4 GHz (the",
       "    devices have no 5 GHz radio) and not hidden. Re-run setup; to pin the access point, read its",
       "    bssid/channel with `npx zx scripts/provision.mjs info --wifi-list` and pass --wifi-bssid/--wifi-channel.",

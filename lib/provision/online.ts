@@ -35,10 +35,18 @@ export interface BrokerObservation {
 
 export class OnlineTimeoutError extends Error {
   readonly observation: BrokerObservation;
-  constructor(seconds: number, observation: BrokerObservation) {
-    super(`the device did not publish anything on the broker within ${seconds} s`);
+  /** Only a new connection would have counted (the device had a session before the set-up). */
+  readonly awaitedNewSession: boolean;
+  constructor(seconds: number, observation: BrokerObservation, awaitedNewSession = false) {
+    super(
+      awaitedNewSession
+        ? `the device did not open a new connection to the broker within ${seconds} s ` +
+            "(it may still be on the session it had before the set-up: real firmware keeps its old broker until it restarts)"
+        : `the device did not publish anything on the broker within ${seconds} s`,
+    );
     this.name = "OnlineTimeoutError";
     this.observation = observation;
+    this.awaitedNewSession = awaitedNewSession;
   }
 }
 
@@ -53,16 +61,39 @@ const SUMMARY_WAIT_MS = 5_000;
 const ONLINE_WAIT_BACKOFF: Backoff = { initialMs: 1_000, maxMs: 4_000 };
 
 /**
- * Waits until the device publishes from its uuid: any message on `/appliance/<uuid>/publish`, or a
- * reply to our System.All query that comes from it. Reconnects on its own, because the laptop is
- * usually still on the device's pairing Wi-Fi when the wait starts and reaches the broker only once
- * it has rejoined the home network.
+ * A broker watch started before the set-up reaches the device, so that it can tell the device's
+ * old session from the new one:
+ * - Everything the device publishes before `acknowledged()` (the last set-up step's SETACK) belongs
+ *   to the session it had before, and never counts.
+ * - A device that had a broker session when it was read (System.All `online.status` 1), or that
+ *   this watch saw talking before the acknowledgement, may keep that session for a while (real
+ *   firmware stays on its old broker until it restarts; meross_lan `mqtt_profile.py`). Its arrival is
+ *   proved only by what a device sends on every new connection: `Appliance.Control.Bind` (§5.5), so
+ *   a reply from the old session to our System.All query cannot count.
+ * - A device that had no session (pairing mode) counts from its first message after the
+ *   acknowledgement, a reply to our System.All query included: it may have sent its session
+ *   messages before the laptop got back onto the home network.
  */
-export function waitForDeviceOnline(
+export interface OnlineWatch {
+  /** Resolves once connected and subscribed, or after `withinMs` regardless (the broker may be out of reach yet). */
+  ready(withinMs: number): Promise<boolean>;
+  /** The set-up was acknowledged: from now on the device's new connection is awaited, for `timeoutMs`. */
+  acknowledged(): void;
+  /** The device's arrival; rejects with OnlineTimeoutError. Call after `acknowledged()`. */
+  result(): Promise<OnlineReport>;
+  stop(): void;
+}
+
+export interface OnlineWatchOptions {
+  /** The device had a broker session when it was read: only a new connection proves it moved. */
+  hadSession: boolean;
+}
+
+export function watchDeviceOnline(
   device: Pick<SystemAllSummary, "uuid">,
   settings: OnlineWatchSettings,
-): Promise<OnlineReport> {
-  const started = Date.now();
+  options: OnlineWatchOptions,
+): OnlineWatch {
   const clientId = uniqueClientId("provision");
   const replyTopic = controllerReplyTopic(settings.userId, clientId);
   const publishTopic = devicePublishTopic(device.uuid);
@@ -80,78 +111,127 @@ export function waitForDeviceOnline(
   );
   reconnectWithBackoff(client, { backoff: ONLINE_WAIT_BACKOFF });
   const observation: BrokerObservation = { reachedBroker: false };
+  let subscribed = false;
+  let sawOldSession = false;
+  let acknowledgedAt: number | undefined;
+  let firstMessage: string | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  let summaryTimer: NodeJS.Timeout | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  let settle: { resolve(report: OnlineReport): void; reject(error: Error): void } | undefined;
+  let outcome: { report?: OnlineReport; error?: Error } | undefined;
+  const readyWaiters: (() => void)[] = [];
 
+  const strict = () => options.hadSession || sawOldSession;
   const askForSystemAll = () => {
-    if (!client.connected) return;
+    if (!client.connected || acknowledgedAt === undefined) return;
+    if (strict() && firstMessage === undefined) return;
     const request = buildMessage({ ...systemAllRequest(), key: settings.key, from: replyTopic });
     client.publish(deviceSubscribeTopic(device.uuid), JSON.stringify(request));
   };
+  const report = (systemAll?: SystemAllSummary): OnlineReport => ({
+    firstMessage: firstMessage as string,
+    seconds: Math.round((Date.now() - (acknowledgedAt ?? Date.now())) / 100) / 10,
+    ...(systemAll ? { systemAll } : {}),
+  });
+  const finish = (result: { report?: OnlineReport; error?: Error }) => {
+    if (outcome) return;
+    outcome = result;
+    stop();
+    if (result.report) settle?.resolve(result.report);
+    else if (result.error) settle?.reject(result.error);
+  };
+  const stop = () => {
+    clearTimeout(deadline);
+    clearTimeout(summaryTimer);
+    clearInterval(poll);
+    client.removeAllListeners("message");
+    client.end(true);
+    for (const wake of readyWaiters.splice(0)) wake();
+  };
 
-  return new Promise<OnlineReport>((resolve, reject) => {
-    let firstMessage: string | undefined;
-    let poll: NodeJS.Timeout | undefined;
-    let summaryTimer: NodeJS.Timeout | undefined;
-    const finish = (outcome: { report?: OnlineReport; error?: Error }) => {
-      clearTimeout(deadline);
-      clearTimeout(summaryTimer);
-      clearInterval(poll);
-      client.removeAllListeners("message");
-      client.end(true);
-      if (outcome.report) resolve(outcome.report);
-      else reject(outcome.error);
-    };
-    const report = (systemAll?: SystemAllSummary): OnlineReport => ({
-      firstMessage: firstMessage as string,
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-      ...(systemAll ? { systemAll } : {}),
-    });
-    const deadline = setTimeout(() => {
-      if (firstMessage) finish({ report: report() });
-      else finish({ error: new OnlineTimeoutError(Math.round(settings.timeoutMs / 1000), observation) });
-    }, settings.timeoutMs);
-
-    client.on("connect", () => {
-      observation.reachedBroker = true;
-      delete observation.lastBrokerError;
-      client.subscribe([publishTopic, replyTopic], (error) => {
-        if (error) {
-          observation.lastBrokerError = `cannot subscribe to ${publishTopic}: ${error.message}`;
-          return;
-        }
-        askForSystemAll();
-      });
-    });
-    client.on("error", (error) => {
-      observation.lastBrokerError = error.message;
-    });
-    client.on("message", (topic, payload) => {
-      let message: MerossMessage;
-      try {
-        message = parseMessage(payload);
-      } catch {
+  client.on("connect", () => {
+    observation.reachedBroker = true;
+    delete observation.lastBrokerError;
+    client.subscribe([publishTopic, replyTopic], (error) => {
+      if (error) {
+        observation.lastBrokerError = `cannot subscribe to ${publishTopic}: ${error.message}`;
         return;
       }
-      const fromDevice =
-        topic === publishTopic || (topic === replyTopic && message.header.from === publishTopic);
-      if (!fromDevice) return;
-      const systemAll =
-        topic === replyTopic &&
-        message.header.namespace === Namespace.SystemAll &&
-        message.header.method === "GETACK"
-          ? safeSystemAll(message)
-          : undefined;
-      if (!firstMessage) {
-        firstMessage = `${message.header.method} ${message.header.namespace}`;
-        clearInterval(poll);
-        if (!systemAll) {
-          askForSystemAll();
-          summaryTimer = setTimeout(() => finish({ report: report() }), SUMMARY_WAIT_MS);
-        }
-      }
-      if (systemAll) finish({ report: report(systemAll) });
+      subscribed = true;
+      for (const wake of readyWaiters.splice(0)) wake();
+      askForSystemAll();
     });
-    poll = setInterval(askForSystemAll, settings.pollIntervalMs ?? 3_000);
   });
+  client.on("error", (error) => {
+    observation.lastBrokerError = error.message;
+  });
+  client.on("message", (topic, payload) => {
+    let message: MerossMessage;
+    try {
+      message = parseMessage(payload);
+    } catch {
+      return;
+    }
+    const fromDevice =
+      topic === publishTopic || (topic === replyTopic && message.header.from === publishTopic);
+    if (!fromDevice) return;
+    if (acknowledgedAt === undefined) {
+      sawOldSession = true;
+      return;
+    }
+    const { method, namespace } = message.header;
+    const systemAll =
+      topic === replyTopic && namespace === Namespace.SystemAll && method === "GETACK"
+        ? safeSystemAll(message)
+        : undefined;
+    if (firstMessage === undefined) {
+      const opensSession = topic === publishTopic && namespace === Namespace.ControlBind;
+      if (strict() && !opensSession) return;
+      firstMessage = `${method} ${namespace}`;
+      clearInterval(poll);
+      if (!systemAll) {
+        askForSystemAll();
+        summaryTimer = setTimeout(() => finish({ report: report() }), SUMMARY_WAIT_MS);
+        return;
+      }
+    }
+    if (systemAll) finish({ report: report(systemAll) });
+  });
+
+  return {
+    ready(withinMs) {
+      if (subscribed || outcome) return Promise.resolve(subscribed);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(subscribed), withinMs);
+        readyWaiters.push(() => {
+          clearTimeout(timer);
+          resolve(subscribed);
+        });
+      });
+    },
+    acknowledged() {
+      if (acknowledgedAt !== undefined) return;
+      acknowledgedAt = Date.now();
+      askForSystemAll();
+      poll = setInterval(askForSystemAll, settings.pollIntervalMs ?? 3_000);
+      deadline = setTimeout(() => {
+        if (firstMessage) finish({ report: report() });
+        else {
+          const seconds = Math.round(settings.timeoutMs / 1000);
+          finish({ error: new OnlineTimeoutError(seconds, observation, strict()) });
+        }
+      }, settings.timeoutMs);
+    },
+    result() {
+      if (outcome?.report) return Promise.resolve(outcome.report);
+      if (outcome?.error) return Promise.reject(outcome.error);
+      return new Promise((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+    },
+    stop: () => finish({ error: new Error("the online watch was stopped") }),
+  };
 }
 
 function safeSystemAll(message: MerossMessage): SystemAllSummary | undefined {

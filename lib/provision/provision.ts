@@ -3,16 +3,21 @@ import type { Connection } from "mysql2/promise";
 import { UsageError } from "../cli/flags.ts";
 import { DeviceClient } from "../meross/device-client.ts";
 import { userIdSchema } from "../meross/identifiers.ts";
-import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages/index.ts";
+import {
+  Namespace,
+  networkLabel,
+  type SystemAllSummary,
+  type WifiAccessPoint,
+} from "../meross/messages/index.ts";
 import { recordStackDevice } from "../stack/devices.ts";
 import type { PulumiRunner } from "../stack/pulumi-cli.ts";
 import { controllerAccount, deviceAccount } from "../store/accounts.ts";
 import { revokeAccount, upsertAccount } from "../store/database.ts";
 import { offlineAdvice } from "./advice.ts";
 import { connectDatabase } from "./database.ts";
-import { DeviceOfflineError, OnlineTimeoutError, waitForDeviceOnline } from "./online.ts";
+import { DeviceOfflineError, OnlineTimeoutError, watchDeviceOnline } from "./online.ts";
 import type { DeviceAddress, SetupSettings } from "./options.ts";
-import { type RunSetupOptions, runSetup, type SetupResult } from "./setup.ts";
+import { type ArrivalWatch, type RunSetupOptions, runSetup, type SetupResult } from "./setup.ts";
 
 /**
  * The real services behind the setup plan: the device over HTTP, MySQL through lib/store, the stack
@@ -58,7 +63,7 @@ export async function provisionDevice(
               },
             }
           : {}),
-        waitOnline: (device) => watchDevice(settings, device, conn),
+        watchOnline: (device, watchOptions) => watchDevice(settings, device, conn, watchOptions),
         ...(options.onHandOff ? { onHandOff: options.onHandOff } : {}),
       },
       options,
@@ -72,35 +77,51 @@ export async function provisionDevice(
  * On the mysql broker the watcher needs a login: a controller account made for this one wait, with a
  * random password, removed afterwards (a leftover one is harmless and `pulumi up` drops it).
  */
-async function watchDevice(settings: SetupSettings, device: SystemAllSummary, conn: Connection | undefined) {
+async function watchDevice(
+  settings: SetupSettings,
+  device: SystemAllSummary,
+  conn: Connection | undefined,
+  options: { hadSession: boolean },
+): Promise<ArrivalWatch> {
   const login = conn
     ? controllerAccount(`provision-${randomBytes(4).toString("hex")}`, randomBytes(18).toString("base64url"))
     : undefined;
   if (conn && login) await upsertAccount(conn, login);
-  try {
-    return await waitForDeviceOnline(device, {
+  const watch = watchDeviceOnline(
+    device,
+    {
       brokerUrl: settings.brokerUrl,
       ...(settings.caPem ? { caPem: settings.caPem } : {}),
       ...(login ? { username: login.username, password: login.password } : {}),
       key: settings.key,
       userId: settings.userId,
       timeoutMs: settings.timeoutMs,
-    });
-  } catch (error) {
-    if (!(error instanceof OnlineTimeoutError)) throw error;
-    throw new DeviceOfflineError(
-      `${error.message}.\n\n${offlineAdvice({
-        observation: error.observation,
-        brokerUrl: settings.brokerUrl,
-        broker: settings.brokers[0],
-        authMode: settings.authMode,
-        macAddress: device.macAddress,
-        ...(settings.wifi ? { ssid: settings.wifi.ssid } : {}),
-      })}`,
-    );
-  } finally {
-    if (conn && login) await revokeAccount(conn, login.username).catch(() => undefined);
-  }
+    },
+    options,
+  );
+  return {
+    ready: (withinMs) => watch.ready(withinMs),
+    acknowledged: () => watch.acknowledged(),
+    result: () =>
+      watch.result().catch((error: unknown) => {
+        if (!(error instanceof OnlineTimeoutError)) throw error;
+        throw new DeviceOfflineError(
+          `${error.message}.\n\n${offlineAdvice({
+            observation: error.observation,
+            brokerUrl: settings.brokerUrl,
+            broker: settings.brokers[0],
+            authMode: settings.authMode,
+            macAddress: device.macAddress,
+            awaitedNewSession: error.awaitedNewSession,
+            ...(settings.wifi ? { network: networkLabel(settings.wifi) } : {}),
+          })}`,
+        );
+      }),
+    stop: async () => {
+      watch.stop();
+      if (conn && login) await revokeAccount(conn, login.username).catch(() => undefined);
+    },
+  };
 }
 
 /**
@@ -138,7 +159,7 @@ export async function readDeviceInfo(
   const systemAll = await device.getSystemAll();
   const abilities = await device.getAbilities();
   if (!options.wifiList) return { systemAll, abilities };
-  if (Namespace.EncryptEcdhe in abilities) {
+  if (Namespace.EncryptEcdhe in abilities && !device.encrypted) {
     await device.exchangeKeys({ uuid: systemAll.uuid, macAddress: systemAll.macAddress, key });
   }
   return { systemAll, abilities, wifiList: await device.getWifiList() };

@@ -21,6 +21,8 @@ import { executePlan, type PlannedStep, type StepEvent, type StepOutcome, StepSk
 
 /** What setup asks of the device: the DeviceClient's methods, so tests can stand in for it. */
 export interface SetupDevice {
+  /** Already encrypting: the device hung up on plaintext and is spoken to with its LAN key. */
+  readonly encrypted: boolean;
   getSystemAll(): Promise<SystemAllSummary>;
   getAbilities(): Promise<Record<string, unknown>>;
   exchangeKeys(identity: { uuid: string; macAddress: string; key: string }): Promise<unknown>;
@@ -106,10 +108,25 @@ export interface SetupServices {
   openDevice: (key: string) => SetupDevice;
   registerCredentials?: (device: StackDevice) => Promise<string>;
   recordInStack?: (device: StackDevice) => Promise<string>;
-  waitOnline?: (device: SystemAllSummary) => Promise<OnlineReport>;
+  /**
+   * Starts watching the broker for the device before its settings are sent, so that its old session
+   * (if it had one) can be told from the new one; see lib/provision/online.ts.
+   */
+  watchOnline?: (device: SystemAllSummary, options: { hadSession: boolean }) => Promise<ArrivalWatch>;
   /** Said once the Wi-Fi settings went out and the device reboots (or, with --no-wifi, must be power-cycled). */
   onHandOff?: (message: string) => void;
 }
+
+/** The broker side of the wait: ready before Config.Key, told when the set-up was acknowledged. */
+export interface ArrivalWatch {
+  ready(withinMs: number): Promise<boolean>;
+  acknowledged(): void;
+  result(): Promise<OnlineReport>;
+  stop(): Promise<void>;
+}
+
+/** How long Config.Key waits for the broker watch when the device is on a broker now (the laptop is on the LAN). */
+const WATCH_READY_MS = 10_000;
 
 export interface SetupResult {
   device: SystemAllSummary;
@@ -221,6 +238,9 @@ export async function runSetup(
   let wifiNamespace: string | undefined;
   let online: OnlineReport | undefined;
   let name = settings.name;
+  let watch: ArrivalWatch | undefined;
+  /** It had a broker session when read (System.All online.status 1): a device already on a LAN. */
+  const hadSession = () => known().onlineStatus === 1;
 
   const known = (): SystemAllSummary => {
     if (!identity) throw new Error("the device has not been read yet");
@@ -260,6 +280,9 @@ export async function runSetup(
       "exchange-keys": async () => {
         if (!(Namespace.EncryptEcdhe in abilities))
           return new StepSkipped("it does not encrypt its HTTP API");
+        if (device.encrypted) {
+          return new StepSkipped("it refused plaintext, so requests already go encrypted with its LAN key");
+        }
         const { uuid, macAddress } = known();
         await device.exchangeKeys({ uuid, macAddress, key: settings.signingKey });
         return "requests are encrypted from here on";
@@ -309,10 +332,18 @@ export async function runSetup(
         return services.recordInStack(stackDevice());
       },
       "set-key": async () => {
+        if (settings.wait && services.watchOnline) {
+          watch = await services.watchOnline(known(), { hadSession: hadSession() });
+          // A device on a broker may reconnect the moment it has the new key: be subscribed first.
+          if (hadSession()) await watch.ready(WATCH_READY_MS);
+        }
         await device.setKey({ userId: settings.userId, key: settings.key, brokers: settings.brokers });
         if (!settings.wifi) {
+          watch?.acknowledged();
           services.onHandOff?.(
-            "The device keeps its current broker connection until it restarts: unplug it and plug it back in now.",
+            "Some firmware moves to the new broker at once; most keeps its current connection until it restarts, " +
+              "and no Meross message restarts it. If it does not arrive, unplug it and plug it back in now, or run " +
+              "setup again with --wifi-ssid/--wifi-pass of the network it is on: the Wi-Fi step restarts it.",
           );
         }
         return `user id ${settings.userId}`;
@@ -322,20 +353,24 @@ export async function runSetup(
         const wifix = Namespace.ConfigWifiX in abilities;
         wifiNamespace = wifix ? Namespace.ConfigWifiX : Namespace.ConfigWifi;
         await device.setWifi(wifi as WifiNetwork, wifix ? { wifix: { type, uuid, macAddress } } : {});
+        watch?.acknowledged();
         services.onHandOff?.(
-          `The device now restarts and joins ${networkLabel(wifi as WifiNetwork)}; its Meross_* network disappears. ` +
-            "Reconnect this computer to your normal network.",
+          hadSession()
+            ? `The device now restarts, rejoins ${networkLabel(wifi as WifiNetwork)} and dials the new broker.`
+            : `The device now restarts and joins ${networkLabel(wifi as WifiNetwork)}; its Meross_* network disappears. ` +
+                "Reconnect this computer to your normal network.",
         );
         return `sent as ${wifiNamespace}`;
       },
       "wait-online": async () => {
-        if (!services.waitOnline) throw new Error("no broker to watch");
-        online = await services.waitOnline(known());
-        return `first message after ${online.seconds} s: ${online.firstMessage}`;
+        if (!watch) throw new Error("no broker to watch");
+        online = await watch.result();
+        const proof = hadSession() ? " (a new connection)" : "";
+        return `first message after ${online.seconds} s: ${online.firstMessage}${proof}`;
       },
     },
     options,
-  );
+  ).finally(() => watch?.stop());
   return {
     device: known(),
     name: name as string,

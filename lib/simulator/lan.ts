@@ -1,6 +1,6 @@
 import { type MerossMessage, parseMessage } from "../meross/envelope.ts";
 import { decryptLanBody, encryptLanBody, lanAesKey } from "../meross/lan-crypto.ts";
-import { PLAINTEXT_NAMESPACES } from "../meross/messages/index.ts";
+import { Namespace, PLAINTEXT_NAMESPACES } from "../meross/messages/index.ts";
 import type { Firmware } from "./firmware.ts";
 import type { HttpAnswer } from "./http-server.ts";
 
@@ -17,8 +17,8 @@ export interface HttpExchange {
  * One POST /config as the firmware handles it. Encrypting firmware resets the TCP connection on a
  * plaintext request rather than answering an error: ML's emulator (`emulator/mixins/__init__.py`,
  * "when a non encrypted request is received the device actually resets the TCP connection") models
- * the device that way. ML exempts only System.Ability; BS2 sends five namespaces in plaintext and
- * works against real devices, so those five are let through.
+ * the device that way. Which namespaces pass in plaintext depends on where the device is
+ * (`plaintextAllowed`).
  */
 export function answerLanRequest(
   firmware: Firmware,
@@ -41,7 +41,7 @@ export function answerLanRequest(
     return "reset";
   }
   const { method, namespace } = request.header;
-  if (encryptsLan && isPlaintext && !PLAINTEXT_NAMESPACES.has(namespace)) {
+  if (encryptsLan && isPlaintext && !plaintextAllowed(firmware, namespace)) {
     report({ method, namespace, encrypted: false, refused: "plaintext request to an encrypting device" });
     return "reset";
   }
@@ -51,6 +51,18 @@ export function answerLanRequest(
   return key
     ? { body: encryptLanBody(json, key), contentType: "text/plain;charset=UTF-8" }
     : { body: json, contentType: "application/json;charset=UTF-8" };
+}
+
+/**
+ * In pairing mode BS2's five plaintext namespaces pass (BS2 sets real devices up that way). Once the
+ * device is on a LAN, only System.Ability does: that is the device meross_lan meets (its emulator
+ * exempts System.Ability alone, and its config flow reads System.All in plaintext only to fall back
+ * to the LAN key when that fails; meross_lan issue #456, a paired mss110 on fw 7.3.x).
+ */
+function plaintextAllowed(firmware: Firmware, namespace: string): boolean {
+  return firmware.state.mode === "pairing"
+    ? PLAINTEXT_NAMESPACES.has(namespace)
+    : namespace === Namespace.SystemAbility;
 }
 
 /**

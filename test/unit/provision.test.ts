@@ -269,6 +269,7 @@ const HOME_AP: WifiAccessPoint = {
 
 /** Records every call; `fail` makes one method throw. */
 function fakeDevice(options: {
+  systemAll?: SystemAllSummary;
   abilities?: string[];
   fail?: Partial<Record<keyof SetupDevice, Error>>;
   wifiList?: WifiAccessPoint[];
@@ -284,7 +285,8 @@ function fakeDevice(options: {
       return value;
     };
     return {
-      getSystemAll: () => record("getSystemAll", ` ${key}`, LEGACY),
+      encrypted: false,
+      getSystemAll: () => record("getSystemAll", ` ${key}`, options.systemAll ?? LEGACY),
       getAbilities: () =>
         record(
           "getAbilities",
@@ -396,6 +398,43 @@ describe("running the setup", () => {
     );
   });
 
+  it("watches the broker before Config.Key and counts from the last acknowledgement; a device on a broker waits for the watch", async () => {
+    for (const [onlineStatus, wifiFlags, readyAfter, acknowledgedAfter] of [
+      [0, {}, "", "setWifi"],
+      [1, {}, "getWifiList", "setWifi"],
+      [1, { wifi: false, "wifi-ssid": undefined, "wifi-pass": undefined }, "getAbilities", "setKey"],
+    ] as const) {
+      const device = fakeDevice({ systemAll: { ...LEGACY, onlineStatus } });
+      const order: string[] = [];
+      const watchOnline = async (_device: SystemAllSummary, options: { hadSession: boolean }) => {
+        order.push(`watch hadSession=${options.hadSession}`);
+        return {
+          ready: async () => {
+            order.push(`ready after ${device.calls.at(-1)?.split(" ")[0]}`);
+            return true;
+          },
+          acknowledged: () => order.push(`acknowledged after ${device.calls.at(-1)?.split(" ")[0]}`),
+          result: async () => ({ firstMessage: "SET Appliance.Control.Bind", seconds: 1 }),
+          stop: async () => {
+            order.push("stopped");
+          },
+        };
+      };
+      const settings = { ...(await settingsFor(wifiFlags)), wait: true };
+      const result = await runSetup(settings, {
+        openDevice: device.open,
+        watchOnline,
+      });
+      expect(order).toEqual([
+        `watch hadSession=${onlineStatus === 1}`,
+        ...(readyAfter ? [`ready after ${readyAfter}`] : []),
+        `acknowledged after ${acknowledgedAfter}`,
+        "stopped",
+      ]);
+      expect(result.online?.firstMessage).toBe("SET Appliance.Control.Bind");
+    }
+  });
+
   it("registers and records the device before Config.Key, and stops there when Config.Key fails", async () => {
     const order: string[] = [];
     const device = fakeDevice({ fail: { setKey: new DeviceError(Namespace.ConfigKey, 5000, "busy") } });
@@ -483,7 +522,7 @@ describe("what is printed", () => {
       broker: { host: "broker.home.arpa", port: 8883 },
       authMode: "mysql",
       macAddress: LEGACY.macAddress,
-      ssid: "Home",
+      network: '"Home"',
     });
     expect(advice).toMatch(/Wi-Fi: the device did not join "Home"[\s\S]*2\.4 GHz/);
     expect(advice).toMatch(

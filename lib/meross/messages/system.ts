@@ -36,6 +36,7 @@ const systemAllReplySchema = z.object({
               port: z.unknown().optional(),
             })
             .loose(),
+          online: z.object({ status: numeric.optional() }).loose().optional(),
         })
         .loose(),
     })
@@ -57,12 +58,14 @@ export interface SystemAllSummary {
   /** The broker the device dials now, when it has one. */
   server?: string;
   port?: number;
+  /** `system.online.status`: 1 while it has a broker session, 0 not online (pairing), 2 offline (§3). */
+  onlineStatus?: number;
   raw: Record<string, unknown>;
 }
 
 export function parseSystemAll(payload: unknown): SystemAllSummary {
   const { all } = parsed(systemAllReplySchema, Namespace.SystemAll, payload);
-  const { hardware, firmware } = all.system;
+  const { hardware, firmware, online } = all.system;
   const parsedPort = portSchema.safeParse(firmware.port === "" ? undefined : firmware.port);
   const port = parsedPort.success ? parsedPort.data : undefined;
   return {
@@ -77,6 +80,7 @@ export function parseSystemAll(payload: unknown): SystemAllSummary {
     userId: firmware.userId === undefined ? "" : String(firmware.userId),
     ...(firmware.server ? { server: firmware.server } : {}),
     ...(port ? { port } : {}),
+    ...(online?.status === undefined ? {} : { onlineStatus: online.status }),
     raw: all,
   };
 }
