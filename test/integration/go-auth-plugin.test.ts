@@ -1,7 +1,7 @@
 import mqtt from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { controllerAccount } from "../../lib/store/accounts.ts";
+import { controllerAccount, deviceAccount } from "../../lib/store/accounts.ts";
 import { applySchema, revokeAccount, upsertAccount } from "../../lib/store/database.ts";
 import { PASSWORD_HASH_CHECK } from "../../lib/store/schema.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
@@ -64,6 +64,13 @@ async function login(
   }
 }
 
+/** Resumes the halted MariaDB and gives the test a new connection (the old one died with it). */
+async function restartedDatabase(): Promise<void> {
+  await db.resume();
+  conn.destroy();
+  conn = await db.connect();
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let serial = 0;
 /** A fresh controller account (the kit's kind with the plainest login). */
@@ -121,6 +128,50 @@ describe("the auth cache, as the kit configures it", () => {
     expect(await login(target, account.username, account.password)).toBe("accepted");
     await revokeAccount(conn, account.username);
     expect(await login(target, account.username, account.password)).toBe(NOT_AUTHORIZED);
+  });
+});
+
+describe("start order and database faults, as the kit configures them", () => {
+  it("Mosquitto started before MariaDB waits for it, and a device logs in once MariaDB is up", async () => {
+    const account = deviceAccount(
+      { name: "late plug", mac: "48:e1:e9:0a:0b:0c", uuid: "0a".repeat(16) },
+      "k",
+      1,
+    );
+    await upsertAccount(conn, account);
+    await db.halt();
+    let resumed = false;
+    try {
+      const target = await broker({ noWait: true });
+      await sleep(5_000); // longer than go-auth's default single try and its 2 s pause
+      expect(target.exitStatus()).toBe(undefined);
+      expect(target.output()).toMatch(/ping database mysql error, will retry in 2s/);
+      await restartedDatabase();
+      resumed = true;
+      await target.listening();
+      expect(await login(target, account.username, account.password)).toBe("accepted");
+    } finally {
+      if (!resumed) await restartedDatabase();
+    }
+  });
+
+  it("after a MariaDB restart the next login and ACL check succeed on the pooled connections", async () => {
+    // Cache off, so each check below really reaches the database.
+    const target = await broker({ mysql: { ...db, authCacheSeconds: 0, aclCacheSeconds: 0 } });
+    const account = freshController();
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await db.halt();
+    await restartedDatabase();
+    const client = await mqtt.connectAsync(target.url, {
+      ca: pki.caPem,
+      servername: HOST,
+      username: account.username,
+      password: account.password,
+      reconnectPeriod: 0,
+    });
+    await expect(client.subscribeAsync("/appliance/+/publish")).resolves.toHaveLength(1);
+    await client.endAsync(true);
   });
 });
 

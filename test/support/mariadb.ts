@@ -23,9 +23,13 @@ export interface MariaDbInstance {
   database: string;
   /** A new connection to `database` as root over TCP; the caller ends it. */
   connect(): Promise<Connection>;
-  /** mariadbd's process id. */
+  /** mariadbd's process id (of the first start). */
   pid: number;
   output(): string;
+  /** Stops the server and keeps its data, e.g. to start something before the database is up. */
+  halt(): Promise<void>;
+  /** Starts a halted server again, same data and port; resolves once it accepts connections. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,10 +52,25 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
   const userFlag = asRoot ? ["--user=root"] : [];
   const password = randomBytes(12).toString("hex");
   let server: ServerProcess | undefined;
+  let earlierOutput = "";
 
   const stop = async (): Promise<void> => {
     await server?.stop(STOP_TIMEOUT_MS);
     await rm(dir, { recursive: true, force: true });
+  };
+  const launch = (port: number) => {
+    server = spawnServer(serverBinary, [
+      "--no-defaults",
+      `--datadir=${dataDir}`,
+      `--socket=${socketPath}`,
+      `--port=${port}`,
+      "--bind-address=127.0.0.1",
+      "--skip-name-resolve",
+      `--pid-file=${join(dir, "mariadbd.pid")}`,
+      "--innodb-buffer-pool-size=32M",
+      ...userFlag,
+    ]);
+    return server;
   };
 
   try {
@@ -69,18 +88,7 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
     }
 
     const port = await freePort();
-    const running = spawnServer(serverBinary, [
-      "--no-defaults",
-      `--datadir=${dataDir}`,
-      `--socket=${socketPath}`,
-      `--port=${port}`,
-      "--bind-address=127.0.0.1",
-      "--skip-name-resolve",
-      `--pid-file=${join(dir, "mariadbd.pid")}`,
-      "--innodb-buffer-pool-size=32M",
-      ...userFlag,
-    ]);
-    server = running;
+    const running = launch(port);
 
     const admin = await waitForSocket(socketPath, running);
     try {
@@ -104,7 +112,16 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
       database,
       connect: () => mysql.createConnection({ host: "127.0.0.1", port, user: "root", password, database }),
       pid: running.child.pid ?? -1,
-      output: running.output,
+      output: () => earlierOutput + (server?.output() ?? ""),
+      async halt() {
+        await server?.stop(STOP_TIMEOUT_MS);
+        earlierOutput += server?.output() ?? "";
+      },
+      async resume() {
+        // root@localhost has the password since the first start.
+        const admin = await waitForSocket(socketPath, launch(port), password);
+        await admin.end();
+      },
       stop,
     };
   } catch (error) {
@@ -115,7 +132,11 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
   }
 }
 
-async function waitForSocket(socketPath: string, server: ServerProcess): Promise<Connection> {
+async function waitForSocket(
+  socketPath: string,
+  server: ServerProcess,
+  password?: string,
+): Promise<Connection> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     const exited = server.exitStatus();
@@ -124,7 +145,7 @@ async function waitForSocket(socketPath: string, server: ServerProcess): Promise
     }
     if (existsSync(socketPath)) {
       try {
-        return await mysql.createConnection({ socketPath, user: "root" });
+        return await mysql.createConnection({ socketPath, user: "root", ...(password ? { password } : {}) });
       } catch {
         // Socket file exists before the server accepts; retry.
       }

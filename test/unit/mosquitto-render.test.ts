@@ -205,6 +205,12 @@ describe("renderMosquittoConf, mysql", () => {
     expect(single(text, "auth_opt_hasher_salt_encoding")).toBe("base64");
   });
 
+  it("waits for the database at start, retries a failed check once, and renews pooled connections", () => {
+    expect(single(text, "auth_opt_mysql_connect_tries")).toBe("-1");
+    expect(single(text, "auth_opt_retry_count")).toBe("1");
+    expect(single(text, "auth_opt_mysql_max_life_time")).toBe("300");
+  });
+
   it("caches answers for the documented default TTLs, without refreshing on every hit", () => {
     expect(single(text, "auth_opt_cache")).toBe("true");
     expect(single(text, "auth_opt_cache_refresh")).toBe("false");
