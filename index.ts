@@ -1,9 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import { SessionAgent } from "./components/agent.ts";
 import { MosquittoBroker } from "./components/broker.ts";
-import { BrokerCredentials } from "./components/credentials.ts";
-import { BrokerDatabase } from "./components/database.ts";
+import { generatedSecret } from "./components/generated.ts";
+import { MysqlVariant } from "./components/mysql.ts";
 import { PrivateNetwork } from "./components/network.ts";
 import { BrokerPki } from "./components/pki.ts";
 import {
@@ -11,12 +10,10 @@ import {
   deviceKeyOrigin as keyOriginOf,
   parseStackConfig,
   rawStackConfig,
-  SERVICE_ACCOUNT_NAME,
   type StackConfig,
 } from "./lib/config/stack.ts";
 import { formatBroker } from "./lib/meross/broker-url.ts";
 import { certificatePlan, renewalEpoch } from "./lib/pki/parameters.ts";
-import { type Account, controllerAccount, deviceAccount, serviceAccount } from "./lib/store/accounts.ts";
 
 /**
  * The composition root: read and validate the stack config once, then wire the components.
@@ -39,12 +36,9 @@ function readConfig(): StackConfig {
 
 const config = readConfig();
 const namePrefix = `meross-${pulumi.getStack()}`;
-const mysqlMode = config.authMode === "mysql";
 
 /** The key every device signs with (and hashes into its MQTT password). Secret. */
-export const deviceKey = pulumi.secret(
-  config.deviceKey ?? new random.RandomPassword("device-key", { length: 32, special: false }).result,
-);
+export const deviceKey = pulumi.secret(config.deviceKey ?? generatedSecret("device-key"));
 /**
  * Whether that key is the generated one or a person's choice: device rows get a fast hash only for
  * a generated key (lib/store/accounts.ts passwordHashIterations). The provisioning script reads it.
@@ -63,43 +57,25 @@ const pki = new BrokerPki("pki", { plan, renewalEpoch: renewalEpoch(plan.server,
 
 const network = new PrivateNetwork("network", { name: `${namePrefix}-network` });
 
-const password = (name: string) =>
-  new random.RandomPassword(`${name}-password`, { length: 32, special: false }).result;
-
-let database: BrokerDatabase | undefined;
-let credentials: BrokerCredentials | undefined;
-let serviceLogin: { username: string; password: pulumi.Output<string> } | undefined;
-let controllerLogins: Record<string, { username: string; password: pulumi.Output<string> }> = {};
-
-if (mysqlMode) {
-  database = new BrokerDatabase("database", {
-    namePrefix,
-    networkName: network.name,
-    image: config.images.database,
-    hostPort: config.databasePort,
-    alias: DATABASE_ALIAS,
-    databaseName: DATABASE_NAME,
-  });
-  serviceLogin = { username: SERVICE_ACCOUNT_NAME, password: password(`service-${SERVICE_ACCOUNT_NAME}`) };
-  controllerLogins = Object.fromEntries(
-    config.controllers.map(({ name }) => [
-      name,
-      { username: name, password: password(`controller-${name}`) },
-    ]),
-  );
-  const service = serviceLogin;
-  const controllers = Object.values(controllerLogins);
-  const accounts: pulumi.Output<Account[]> = pulumi
-    .all([deviceKey, service.password, pulumi.all(controllers.map((controller) => controller.password))])
-    .apply(([key, servicePassword, controllerPasswords]) => [
-      ...config.devices.map((device) => deviceAccount(device, key, config.userId, deviceKeyOrigin)),
-      ...controllers.map((controller, index) =>
-        controllerAccount(controller.username, controllerPasswords[index] ?? ""),
-      ),
-      serviceAccount(service.username, servicePassword),
-    ]);
-  credentials = new BrokerCredentials("credentials", { database, accounts });
-}
+/** The authenticated variant: database, logins and rows; none on an anonymous broker. */
+const mysqlVariant =
+  config.authMode === "mysql"
+    ? new MysqlVariant("mysql", {
+        database: {
+          namePrefix,
+          networkName: network.name,
+          image: config.images.database,
+          hostPort: config.databasePort,
+          alias: DATABASE_ALIAS,
+          databaseName: DATABASE_NAME,
+        },
+        devices: config.devices,
+        deviceKey,
+        deviceKeyOrigin,
+        userId: config.userId,
+        controllers: config.controllers.map(({ name }) => name),
+      })
+    : undefined;
 
 const broker = new MosquittoBroker(
   "broker",
@@ -108,21 +84,17 @@ const broker = new MosquittoBroker(
     networkName: network.name,
     alias: BROKER_ALIAS,
     variant: config.authMode,
-    image: mysqlMode ? config.images.goAuth : config.images.mosquitto,
+    image: mysqlVariant ? config.images.goAuth : config.images.mosquitto,
     tlsPort: config.tlsPort,
     tlsBindAddress: config.tlsBindAddress,
     plainListener: config.plainListener,
     caCertificatePem: pki.caCertificatePem,
     serverCertificatePem: pki.serverCertificatePem,
     serverPrivateKeyPem: pki.serverPrivateKeyPem,
-    ...(database
+    ...(mysqlVariant
       ? {
           mysql: {
-            host: database.internalHost,
-            port: database.internalPort,
-            user: database.broker.user,
-            password: database.broker.password,
-            database: database.databaseName,
+            ...mysqlVariant.goAuthConnection,
             authCacheSeconds: config.authCacheSeconds,
             aclCacheSeconds: config.aclCacheSeconds,
           },
@@ -130,7 +102,7 @@ const broker = new MosquittoBroker(
       : {}),
   },
   // go-auth connects at start; the rows should be there before the first device does.
-  { dependsOn: [database, credentials].filter((resource) => resource !== undefined) },
+  { dependsOn: mysqlVariant ? [mysqlVariant] : [] },
 );
 
 new SessionAgent(
@@ -141,7 +113,7 @@ new SessionAgent(
     caPem: pki.caCertificatePem,
     deviceKey,
     userId: config.userId,
-    ...(serviceLogin ? { serviceAccount: serviceLogin } : {}),
+    ...(mysqlVariant ? { serviceAccount: mysqlVariant.serviceLogin } : {}),
     image: config.images.agent,
     timezone: config.timezone,
     containerName: `${namePrefix}-session-agent`,
@@ -162,14 +134,6 @@ export const serverCertificateSha256 = pki.serverCertificateSha256;
 export const serverCertificateExpiry = pki.serverCertificateExpiry;
 export const userId = config.userId;
 /** For the scripts (provisioning, revoking): the database on this machine, rows only. Secret. */
-export const mysql = database
-  ? pulumi.secret({
-      host: "127.0.0.1",
-      port: database.hostPort,
-      user: database.provisioner.user,
-      password: database.provisioner.password,
-      database: database.databaseName,
-    })
-  : undefined;
+export const mysql = mysqlVariant ? pulumi.secret(mysqlVariant.scriptsConnection) : undefined;
 /** One login per configured controller (Home Assistant, Node-RED…); control.mjs and monitor.mjs use one. Secret. */
-export const controllerCredentials = pulumi.secret(controllerLogins);
+export const controllerCredentials = pulumi.secret(mysqlVariant?.controllerLogins ?? {});

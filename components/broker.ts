@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AuthMode } from "../lib/config/stack.ts";
 import { containerPaths } from "../lib/mosquitto/paths.ts";
 import { type MosquittoSettings, renderMosquittoConf } from "../lib/mosquitto/render.ts";
+import { formerly } from "./generated.ts";
 
 export interface MosquittoBrokerArgs {
   /** Prefix for Docker object names, unique per stack on one engine. */
@@ -60,7 +61,7 @@ export class MosquittoBroker extends pulumi.ComponentResource {
   readonly internalUrl: pulumi.Output<string>;
 
   constructor(name: string, args: MosquittoBrokerArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("meross:stack:MosquittoBroker", name, {}, opts);
+    super("meross:broker:MosquittoBroker", name, {}, formerly("meross:stack:MosquittoBroker", opts));
     const parent = { parent: this };
 
     const base: Omit<MosquittoSettings, "mysql"> = {

@@ -60,22 +60,22 @@ export function accountRowsProvider(runtimeSource: string): pulumi.dynamic.Resou
 
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
-export type AccountRowsArgs = Inputs<Runtime.AccountRowsInputs>;
+/** What the rows are made from; the runtime's digest is added by AccountRows itself. */
+export type AccountRowsArgs = Inputs<Omit<Runtime.AccountRowsInputs, "runtimeSha256">>;
 
-/** The broker accounts as rows in the database (one dynamic resource for the whole set). */
+/**
+ * The broker accounts as rows in the database (one dynamic resource for the whole set), written by
+ * the bundled runtime; its digest is an input, so a changed runtime rewrites the rows.
+ */
 export class AccountRows extends pulumi.dynamic.Resource {
   declare readonly usernames: pulumi.Output<string[]>;
 
-  constructor(
-    name: string,
-    args: AccountRowsArgs,
-    runtimeSource: string,
-    opts?: pulumi.CustomResourceOptions,
-  ) {
+  constructor(name: string, args: AccountRowsArgs, opts?: pulumi.CustomResourceOptions) {
+    const runtimeSource = bundleCredentialsRuntime();
     super(
       accountRowsProvider(runtimeSource),
       name,
-      { ...args, usernames: undefined },
+      { ...args, runtimeSha256: sha256(runtimeSource), usernames: undefined },
       // The logins' and accounts' passwords are in these; keep them encrypted in the state.
       { ...opts, additionalSecretOutputs: ["admin", "grants", "accounts"] },
       "meross",

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Account } from "../lib/store/accounts.ts";
-import { AccountRows, bundleCredentialsRuntime, sha256 } from "./credentials-provider.ts";
+import { AccountRows } from "./credentials-provider.ts";
 import type { BrokerDatabase } from "./database.ts";
+import { formerly } from "./generated.ts";
 
 export interface BrokerCredentialsArgs {
   database: BrokerDatabase;
@@ -18,9 +19,8 @@ export class BrokerCredentials extends pulumi.ComponentResource {
   readonly usernames: pulumi.Output<string[]>;
 
   constructor(name: string, args: BrokerCredentialsArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("meross:stack:BrokerCredentials", name, {}, opts);
+    super("meross:credentials:BrokerCredentials", name, {}, formerly("meross:stack:BrokerCredentials", opts));
     const { database } = args;
-    const runtimeSource = bundleCredentialsRuntime();
 
     const rows = new AccountRows(
       `${name}-rows`,
@@ -42,9 +42,7 @@ export class BrokerCredentials extends pulumi.ComponentResource {
         ]),
         accounts: pulumi.secret(args.accounts),
         databaseContainerId: database.containerId,
-        runtimeSha256: sha256(runtimeSource),
       },
-      runtimeSource,
       // The container reports healthy before this runs (wait: true on it).
       { parent: this, dependsOn: [database] },
     );

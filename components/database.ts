@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
+import { formerly, generatedSecret } from "./generated.ts";
 
 export interface BrokerDatabaseArgs {
   /** Prefix for Docker object names, unique per stack on one engine. */
@@ -46,14 +46,13 @@ export class BrokerDatabase extends pulumi.ComponentResource {
   readonly containerId: pulumi.Output<string>;
 
   constructor(name: string, args: BrokerDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("meross:stack:BrokerDatabase", name, {}, opts);
+    super("meross:database:BrokerDatabase", name, {}, formerly("meross:stack:BrokerDatabase", opts));
     const parent = { parent: this };
 
-    const password = (login: string) =>
-      new random.RandomPassword(`${name}-${login}-password`, { length: 32, special: false }, parent).result;
-    this.root = { user: "root", password: pulumi.secret(password("root")) };
-    this.broker = { user: BROKER_LOGIN, password: pulumi.secret(password("broker")) };
-    this.provisioner = { user: PROVISIONER_LOGIN, password: pulumi.secret(password("provisioner")) };
+    const password = (login: string) => generatedSecret(`${name}-${login}-password`, parent);
+    this.root = { user: "root", password: password("root") };
+    this.broker = { user: BROKER_LOGIN, password: password("broker") };
+    this.provisioner = { user: PROVISIONER_LOGIN, password: password("provisioner") };
 
     const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, parent);
     const volume = new docker.Volume(`${name}-data`, { name: `${args.namePrefix}-database-data` }, parent);

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { formerly } from "./generated.ts";
 
 export interface PrivateNetworkArgs {
   /** Docker network name; containers find each other on it by their aliases. */
@@ -15,7 +16,7 @@ export class PrivateNetwork extends pulumi.ComponentResource {
   readonly name: pulumi.Output<string>;
 
   constructor(name: string, args: PrivateNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("meross:stack:PrivateNetwork", name, {}, opts);
+    super("meross:network:PrivateNetwork", name, {}, formerly("meross:stack:PrivateNetwork", opts));
     const network = new docker.Network(
       `${name}-network`,
       { name: args.name, driver: "bridge", attachable: false },

@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { CertificatePlan } from "../lib/pki/parameters.ts";
+import { formerly } from "./generated.ts";
 
 export interface BrokerPkiArgs {
   /** From lib/pki/parameters.ts certificatePlan(): the single description of both certificates. */
@@ -27,7 +28,7 @@ export class BrokerPki extends pulumi.ComponentResource {
   readonly serverCertificateExpiry: pulumi.Output<string>;
 
   constructor(name: string, args: BrokerPkiArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("meross:stack:BrokerPki", name, {}, opts);
+    super("meross:pki:BrokerPki", name, {}, formerly("meross:stack:BrokerPki", opts));
     const { plan } = args;
     const parent = { parent: this };
 

@@ -23,6 +23,19 @@ export interface RegisteredResource {
   additionalSecretOutputs: string[];
   /** The replacementTrigger option, as Pulumi sent it. */
   replacementTrigger: unknown;
+  /** The URN of its parent ("" for the stack itself). */
+  parent: string;
+  /** Its own aliases (Pulumi derives its children's from them), as the alias specs Pulumi sent. */
+  aliases: AliasSpec[];
+}
+
+export interface AliasSpec {
+  name: string;
+  type: string;
+  stack: string;
+  project: string;
+  parenturn?: string;
+  noparent?: boolean;
 }
 
 export interface CertificateFixture {
@@ -135,6 +148,8 @@ export async function runProgram(
           deleteBeforeReplace: recorded?.deleteBeforeReplace ?? false,
           additionalSecretOutputs: recorded?.additionalSecretOutputs ?? [],
           replacementTrigger: recorded?.replacementTrigger,
+          parent: recorded?.parent ?? "",
+          aliases: recorded?.aliases ?? [],
         });
         return { id: `${args.name}-id`, state: stateFor(args.type, args.name, inputs, pki) };
       },
@@ -159,6 +174,11 @@ export async function runProgram(
       deleteBeforeReplace: request.getDeletebeforereplace(),
       additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
       replacementTrigger: trigger?.toJavaScript ? trigger.toJavaScript() : trigger,
+      parent: request.getParent(),
+      aliases: request.getAliasesList().flatMap((alias) => {
+        const { spec } = alias.toObject();
+        return spec ? [spec] : [];
+      }),
     });
     return register(request, callback);
   };
@@ -202,4 +222,6 @@ interface RegisterRequest {
   getDeletebeforereplace(): boolean;
   getAdditionalsecretoutputsList(): string[];
   getReplacementTrigger?(): { toJavaScript?(): unknown } | undefined;
+  getParent(): string;
+  getAliasesList(): { toObject(): { spec?: AliasSpec } }[];
 }

@@ -299,3 +299,44 @@ describe("mysql variant: outputs", () => {
     expect(await output("deviceKey")).toBe(KEY);
   });
 });
+
+describe("mysql variant: component types and aliases", () => {
+  const components = () => run.resources.filter((resource) => resource.type.startsWith("meross:"));
+
+  it("registers every component as meross:<its components/ module>:<Type>", () => {
+    expect(Object.fromEntries(components().map((resource) => [resource.name, resource.type]))).toEqual({
+      pki: "meross:pki:BrokerPki",
+      network: "meross:network:PrivateNetwork",
+      mysql: "meross:mysql:MysqlVariant",
+      database: "meross:database:BrokerDatabase",
+      credentials: "meross:credentials:BrokerCredentials",
+      broker: "meross:broker:MosquittoBroker",
+      agent: "meross:agent:SessionAgent",
+    });
+  });
+
+  it("groups the variant's database, rows and logins under one component", () => {
+    const mysqlUrn = "urn:pulumi:dev::meross-broker::meross:mysql:MysqlVariant::mysql";
+    for (const name of [
+      "database",
+      "credentials",
+      "service-session-agent-password",
+      "controller-ha-password",
+    ]) {
+      expect(run.named(name).parent, name).toBe(mysqlUrn);
+    }
+  });
+
+  it("aliases each renamed or regrouped resource to its URN before (top level, meross:stack:<Type>), so nothing is replaced", () => {
+    const topLevel = (type: string) => ({ name: "", type, stack: "", project: "", noparent: true });
+    for (const name of ["pki", "network", "database", "credentials", "broker"]) {
+      const { type, aliases } = run.named(name);
+      expect(aliases, name).toEqual([topLevel(type.replace(/^meross:[a-z-]+:/, "meross:stack:"))]);
+    }
+    for (const name of ["service-session-agent-password", "controller-ha-password"]) {
+      expect(run.named(name).aliases, name).toEqual([topLevel("")]);
+    }
+    // Unchanged since before: no alias needed.
+    expect(run.named("agent").aliases).toEqual([]);
+  });
+});
