@@ -27,6 +27,25 @@ export interface MosquittoSettings {
 export const DEFAULT_AUTH_CACHE_SECONDS = 30;
 export const DEFAULT_ACL_CACHE_SECONDS = 30;
 
+/**
+ * Broker limits, the same for both variants.
+ * - maxPacketBytes: the largest Meross payloads are a hub's System.All with its sub-devices, tens of
+ *   KiB (issue 10, fact 7); a plug's own HTTP answers are cut at 2 to 4 kB (meross_lan emulator
+ *   MAXIMUM_RESPONSE_SIZE, in the shared meross-protocol.md notes), and the session agent drops anything over
+ *   64 KiB unparsed (lib/agent/session.ts). 256 KiB leaves 4x headroom over the agent's bound while a
+ *   client can no longer push the 150 MB measured in fact 7 (Mosquitto 2.0 accepts up to 256 MB;
+ *   2.1's default is 2 MB).
+ * - maxQueuedMessages: Mosquitto's default, stated so it cannot drift; maxQueuedBytes caps the same
+ *   queue in bytes (unbounded by default), 4 MiB per offline or slow client.
+ * - persistentClientExpiration: a week, so a controller that went away for good does not keep a queue.
+ */
+export const BROKER_LIMITS = {
+  maxPacketBytes: 256 * 1024,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  persistentClientExpiration: "7d",
+} as const;
+
 export class MosquittoConfigError extends Error {
   override name = "MosquittoConfigError";
 }
@@ -116,6 +135,7 @@ export function renderMosquittoConf(settings: MosquittoSettings): string {
     tls: valid.tls,
     plainListener: valid.plainListener ?? null,
     persistenceDir: valid.persistenceDir,
+    limits: BROKER_LIMITS,
     mysql: valid.variant === "mysql" ? valid.mysql : null,
     queries,
     hasher: {

@@ -13,6 +13,7 @@ import type { AgentLogEntry } from "../../lib/agent/log.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
+import { BROKER_LIMITS } from "../../lib/mosquitto/render.ts";
 import { deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
 import { upsertAccount } from "../../lib/store/database.ts";
 import { makeTestPki, type TestPki } from "../support/certs.ts";
@@ -33,6 +34,8 @@ const WATCH_MS = 4 * KEEPALIVE_MS;
 /** Past the moment a device that got no answers hangs up: enough for the tests that need "answered". */
 const SURVIVE_MS = (FAST_SESSION_TIMING.sessionTimeoutMs ?? 3_000) + 1_500;
 
+/** Resolves when the broker drops the client (MQTT.js's emitter is not a Node EventEmitter to `once`). */
+const closed = (client: MqttClient) => new Promise<void>((resolve) => client.once("close", () => resolve()));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let pki: TestPki;
@@ -160,6 +163,62 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
     expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
     expect(online.device.state.session.bind).toBe(true);
     expect(events("handler-failed")).toEqual([]);
+  });
+
+  it("an oversize publish is refused by the broker, and the broker and agent keep serving others", async () => {
+    const { agent, events } = runAgent();
+    await agent.ready;
+    const topic = devicePublishTopic("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+    const watcher = await mqtt.connectAsync(broker.url, { ca: pki.caPem, reconnectPeriod: 0 });
+    const seen: number[] = [];
+    watcher.on("message", (_topic, payload) => seen.push(payload.length));
+    await watcher.subscribeAsync(topic);
+
+    const pusher = await mqtt.connectAsync(broker.url, {
+      ca: pki.caPem,
+      reconnectPeriod: 0,
+      clientId: "pusher",
+    });
+    const dropped = closed(pusher);
+    pusher.publish(topic, Buffer.alloc(BROKER_LIMITS.maxPacketBytes, "{"));
+    await dropped;
+    await watcher.publishAsync(topic, "still forwarding");
+    await waitFor("the small message", () => seen.includes("still forwarding".length));
+    expect(seen).toEqual(["still forwarding".length]);
+    await watcher.endAsync(true);
+    pusher.end(true);
+
+    const online = await deviceOn(broker);
+    await sleep(SURVIVE_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+    expect(online.device.state.session.bind).toBe(true);
+    // The oversize message never reached the agent; the small one did, and was ignored as not JSON.
+    expect(events("message-ignored").map((entry) => entry.reason)).toEqual(["not-json"]);
+  });
+
+  it("a retained publish (as a device would send it) is refused, and a later subscriber gets nothing", async () => {
+    const topic = devicePublishTopic("dddddddddddddddddddddddddddddddd");
+    const device = await mqtt.connectAsync(broker.url, {
+      ca: pki.caPem,
+      reconnectPeriod: 0,
+      protocolId: "MQIsdp",
+      protocolVersion: 3,
+      clientId: `fmware:${"d".repeat(32)}_retained`,
+    });
+    const dropped = closed(device);
+    device.publish(topic, "kept for later?", { retain: true, qos: 1 });
+    await dropped;
+    device.end(true);
+
+    const later = await mqtt.connectAsync(broker.url, { ca: pki.caPem, reconnectPeriod: 0 });
+    const received: string[] = [];
+    later.on("message", (_topic, payload) => received.push(payload.toString()));
+    await later.subscribeAsync(topic);
+    const live = await mqtt.connectAsync(broker.url, { ca: pki.caPem, reconnectPeriod: 0 });
+    await live.publishAsync(topic, "live");
+    await waitFor("the live message", () => received.includes("live"));
+    expect(received).toEqual(["live"]);
+    await Promise.all([later.endAsync(true), live.endAsync(true)]);
   });
 
   it("reconnects with backoff after losing the broker and answers again", async () => {

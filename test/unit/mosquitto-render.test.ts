@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../../lib/agent/session.ts";
 import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import {
+  BROKER_LIMITS,
   DEFAULT_ACL_CACHE_SECONDS,
   DEFAULT_AUTH_CACHE_SECONDS,
   MosquittoConfigError,
@@ -203,6 +205,19 @@ describe("renderMosquittoConf, mysql", () => {
     expect(single(text, "auth_opt_hasher_iterations")).toBe(String(PBKDF2_ITERATIONS));
     expect(single(text, "auth_opt_hasher_keylen")).toBe(String(PBKDF2_KEY_LENGTH));
     expect(single(text, "auth_opt_hasher_salt_encoding")).toBe("base64");
+  });
+
+  it("bounds packets and queues, refuses retained messages and duplicate deliveries, in both variants", () => {
+    for (const config of [text, renderMosquittoConf({ ...mysql, variant: "anonymous", mysql: undefined })]) {
+      expect(single(config, "max_packet_size")).toBe(String(BROKER_LIMITS.maxPacketBytes));
+      expect(single(config, "retain_available")).toBe("false");
+      expect(single(config, "max_queued_messages")).toBe(String(BROKER_LIMITS.maxQueuedMessages));
+      expect(single(config, "max_queued_bytes")).toBe(String(BROKER_LIMITS.maxQueuedBytes));
+      expect(single(config, "persistent_client_expiration")).toBe("7d");
+      expect(single(config, "allow_duplicate_messages")).toBe("false");
+    }
+    // Larger than the agent's own bound, so the agent's check is the one that drops 64 KiB to 256 KiB.
+    expect(BROKER_LIMITS.maxPacketBytes).toBeGreaterThan(DEFAULT_MAX_MESSAGE_BYTES);
   });
 
   it("waits for the database at start, retries a failed check once, and renews pooled connections", () => {
