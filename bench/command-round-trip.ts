@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { AGENT_ENVIRONMENT } from "../lib/agent/settings.ts";
 import { DeviceCommander } from "../lib/control/client.ts";
+import type { MariaDbInstance } from "../lib/local-stack/mariadb.ts";
+import type { LocalPki } from "../lib/local-stack/pki.ts";
 import { toggleXSetRequest } from "../lib/meross/messages/toggle.ts";
 import { DEFAULT_TIMING } from "../lib/simulator/index.ts";
-import type { TestPki } from "../test/support/certs.ts";
-import type { MariaDbInstance } from "../test/support/mariadb.ts";
 import { startOnlineDevice } from "../test/support/online-device.ts";
 import { type CommandRoundTripResult, spread, type Variant } from "./figures.ts";
 import { Fleet } from "./fleet-client.ts";
@@ -40,7 +40,7 @@ export const RESPONDER_PLUG = plug(90_001);
 export async function runCommandRoundTrip(
   variant: Variant,
   devices: number,
-  context: { pki: TestPki; db: MariaDbInstance; log(line: string): void },
+  context: { pki: LocalPki; db: MariaDbInstance; log(line: string): void },
 ): Promise<CommandRoundTripResult> {
   const broker = await startBroker(variant, context.pki, context.db);
   const logins = loginsFor(variant);

@@ -14,14 +14,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SessionResponder } from "../lib/agent/responder.ts";
+import { goAuthPluginInfo } from "../lib/local-stack/go-auth.ts";
+import { startMariaDb } from "../lib/local-stack/mariadb.ts";
+import { makeLocalPki } from "../lib/local-stack/pki.ts";
 import { buildMessage } from "../lib/meross/envelope.ts";
 import { Namespace } from "../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../lib/meross/topics.ts";
 import { CHOSEN_SECRET_ITERATIONS, GENERATED_SECRET_ITERATIONS } from "../lib/store/accounts.ts";
 import { hashPassword, verifyPassword } from "../lib/store/hash.ts";
-import { makeTestPki } from "../test/support/certs.ts";
-import { goAuthPluginInfo } from "../test/support/go-auth.ts";
-import { startMariaDb } from "../test/support/mariadb.ts";
 import { RESPONDER_PLUG, runCommandRoundTrip } from "./command-round-trip.ts";
 import {
   type CommandRoundTripResult,
@@ -133,7 +133,7 @@ async function powerCut(plan: { stormSizes: number[]; chosenKeySizes: number[]; 
   console.log(`\nPower-cut storms on ${machine()}`);
   console.log(`  auth plugin: ${goAuthPluginInfo()}`);
 
-  const pki = await makeTestPki({ host: "127.0.0.1" });
+  const pki = await makeLocalPki({ host: "127.0.0.1" });
   const db = await startMariaDb();
   const conn = await db.connect();
   try {

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Connection } from "mysql2/promise";
+import type { MariaDbInstance } from "../lib/local-stack/mariadb.ts";
+import { type MosquittoInstance, startMosquitto } from "../lib/local-stack/mosquitto.ts";
 import { DEFAULT_ACL_CACHE_SECONDS, DEFAULT_AUTH_CACHE_SECONDS } from "../lib/mosquitto/render.ts";
 import {
   ACCOUNT_KINDS,
@@ -14,8 +16,6 @@ import {
 } from "../lib/store/accounts.ts";
 import { applySchema, syncAccounts } from "../lib/store/database.ts";
 import { hashPassword } from "../lib/store/hash.ts";
-import type { MariaDbInstance } from "../test/support/mariadb.ts";
-import { type MosquittoInstance, startMosquitto } from "../test/support/mosquitto.ts";
 import type { RowSyncResult, Variant } from "./figures.ts";
 import type { FleetDevice } from "./fleet.ts";
 import type { Login } from "./probe.ts";
@@ -23,7 +23,7 @@ import type { Login } from "./probe.ts";
 /**
  * What every benchmark broker shares: the stack's accounts for N plugs with MAC logins, written by
  * lib/store exactly as `pulumi up` writes them, and a broker started from the kit's rendered config
- * (test/support/mosquitto.ts) with the stack's default cache lifetimes.
+ * (lib/local-stack/mosquitto.ts) with the stack's default cache lifetimes.
  */
 
 export const USER_ID = "1234";

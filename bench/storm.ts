@@ -1,6 +1,6 @@
-import type { TestPki } from "../test/support/certs.ts";
-import type { MariaDbInstance } from "../test/support/mariadb.ts";
-import type { MosquittoInstance } from "../test/support/mosquitto.ts";
+import type { MariaDbInstance } from "../lib/local-stack/mariadb.ts";
+import type { MosquittoInstance } from "../lib/local-stack/mosquitto.ts";
+import type { LocalPki } from "../lib/local-stack/pki.ts";
 import { type Scenario, type StormResult, spread, type Variant } from "./figures.ts";
 import { Fleet } from "./fleet-client.ts";
 import { type PairProbe, startPairProbe } from "./probe.ts";
@@ -26,7 +26,7 @@ const PROBE_INTERVAL_MS = 20;
 export const PROBE_PLUG = plug(90_000);
 
 export interface StormContext {
-  pki: TestPki;
+  pki: LocalPki;
   db: MariaDbInstance;
   log(line: string): void;
 }

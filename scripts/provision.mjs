@@ -139,7 +139,7 @@ async function setup(args) {
       : `\n${chalk.green("Sent:")} ${result.name} now restarts and dials ${formatBroker(settings.brokers[0])}.`,
   );
   console.log(
-    `${formatDescription(description, "(secret: `provision.mjs info --show-password` prints it)")}\n`,
+    `${formatDescription(description, "(secret: `npx zx scripts/provision.mjs info --show-password` prints it)")}\n`,
   );
 }
 

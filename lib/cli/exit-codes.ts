@@ -73,6 +73,11 @@ export const SCRIPT_EXIT_CODES = {
     stackOrDatabase: "the stack could not be read",
     notFound: "no device by that name",
   },
+  demo: {
+    unexpected: "a step of the journey failed (the lines above say which), or a bug",
+    usage: "bad flags; nothing was started",
+    stackOrDatabase: "something it runs on is missing (the message says what and how to install it)",
+  },
   "simulate-device": {
     ok: "stopped",
     unexpected: "could not start (the port is in use, the address is not this machine's), or a bug",

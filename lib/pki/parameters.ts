@@ -3,7 +3,7 @@ import { hostSchema, isIpv4 } from "../meross/identifiers.ts";
 
 /**
  * The certificates of the kit, described once. components/pki turns this plan into @pulumi/tls
- * resources and test/support/certs.ts into openssl calls, so the tests run against certificates
+ * resources and lib/local-stack/pki.ts into openssl calls, so the tests run against certificates
  * made with the same parameters as the stack's.
  */
 

@@ -10,18 +10,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
 import { AGENT_BUNDLE_NAME, bundleAgent } from "../../lib/agent/bundle.ts";
 import type { AgentLogEntry } from "../../lib/agent/log.ts";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
+import { freePort } from "../../lib/local-stack/ports.ts";
+import { killOnExit } from "../../lib/local-stack/processes.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import { BROKER_LIMITS } from "../../lib/mosquitto/render.ts";
 import { deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
 import { upsertAccount } from "../../lib/store/database.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
-import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { FAST_SESSION_TIMING, type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
-import { freePort } from "../support/ports.ts";
-import { killOnExit } from "../support/processes.ts";
 import { waitFor } from "../support/wait.ts";
 
 const HOST = "127.0.0.1";
@@ -38,7 +38,7 @@ const SURVIVE_MS = (FAST_SESSION_TIMING.sessionTimeoutMs ?? 3_000) + 1_500;
 const closed = (client: MqttClient) => new Promise<void>((resolve) => client.once("close", () => resolve()));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let pki: TestPki;
+let pki: LocalPki;
 let broker: MosquittoInstance;
 const devices: OnlineDevice[] = [];
 const agents: SessionAgent[] = [];
@@ -72,7 +72,7 @@ async function deviceOn(target: { host: string; port: number }, requireSessionAn
 }
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   broker = await startMosquitto({ variant: "anonymous", pki });
 });
 

@@ -4,14 +4,14 @@ import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
+import { type LocalCa, type LocalPki, makeLocalPki, makeOtherCa } from "../../lib/local-stack/pki.ts";
 import { buildMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
-import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
-import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { runScript as runScriptWith, type ScriptRun, spawnScript } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
@@ -23,8 +23,8 @@ const USER_ID = "777";
 const NAME = "kitchen";
 const OTHER_UUID = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
 
-let pki: TestPki;
-let otherCa: TestCa;
+let pki: LocalPki;
+let otherCa: LocalCa;
 let broker: MosquittoInstance;
 let agent: SessionAgent;
 let plug: OnlineDevice;
@@ -60,7 +60,7 @@ async function startMonitorScript(args: string[], env: NodeJS.ProcessEnv = pulum
 }
 
 beforeAll(async () => {
-  [pki, otherCa] = await Promise.all([makeTestPki({ host: HOST }), makeOtherCa()]);
+  [pki, otherCa] = await Promise.all([makeLocalPki({ host: HOST }), makeOtherCa()]);
   broker = await startMosquitto({ variant: "anonymous", pki });
   agent = await startTestAgent({ broker, pki, key: KEY, userId: USER_ID });
   plug = await startOnlineDevice({

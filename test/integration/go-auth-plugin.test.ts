@@ -1,15 +1,19 @@
 import mqtt from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { goAuthPluginInfo } from "../../lib/local-stack/go-auth.ts";
+import { type MariaDbInstance, startMariaDb } from "../../lib/local-stack/mariadb.ts";
+import {
+  type MosquittoInstance,
+  type StartMosquittoOptions,
+  startMosquitto,
+} from "../../lib/local-stack/mosquitto.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
+import { freePort } from "../../lib/local-stack/ports.ts";
 import { controllerAccount, deviceAccount } from "../../lib/store/accounts.ts";
 import { applySchema, revokeAccount, upsertAccount } from "../../lib/store/database.ts";
 import { PASSWORD_HASH_CHECK } from "../../lib/store/schema.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { goAuthPluginInfo } from "../support/go-auth.ts";
 import { MALFORMED_HASHES } from "../support/malformed-hashes.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
-import { type MosquittoInstance, type StartMosquittoOptions, startMosquitto } from "../support/mosquitto.ts";
-import { freePort } from "../support/ports.ts";
 
 /**
  * What the auth plugin the suite runs (go-auth 3.5.0, or the stand-in that follows it) does with the
@@ -24,7 +28,7 @@ const NOT_AUTHORIZED = 5;
 const CACHE_SECONDS = 2;
 const AFTER_EXPIRY_MS = CACHE_SECONDS * 1000 + 700;
 
-let pki: TestPki;
+let pki: LocalPki;
 let db: MariaDbInstance;
 let conn: Connection;
 const brokers: MosquittoInstance[] = [];
@@ -79,7 +83,7 @@ const freshController = (prefix = "ctl") =>
 
 beforeAll(async () => {
   console.info(`auth plugin under test: ${goAuthPluginInfo()}`);
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   db = await startMariaDb();
   conn = await db.connect();
   await applySchema(conn);

@@ -2,11 +2,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { SERVICE_ACCOUNT_NAME } from "../../lib/config/stack.ts";
+import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import type { Header } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import {
   MEROSS_LAN_FROM,
   MEROSS_LAN_TIMEOUT_MS,
@@ -14,7 +15,6 @@ import {
   merossLanWantsTimeFix,
   startMerossLan,
 } from "../support/meross-lan.ts";
-import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { FAST_SESSION_TIMING, type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { startTestAgent } from "../support/session-agent.ts";
 import { waitFor } from "../support/wait.ts";
@@ -38,7 +38,7 @@ const AGENT = serviceAccount(SERVICE_ACCOUNT_NAME, "session-agent-password-for-t
 /** Past the moment a device that got no Clock/Bind answers hangs up. */
 const SURVIVE_MS = (FAST_SESSION_TIMING.sessionTimeoutMs ?? 3_000) + 1_500;
 
-let pki: TestPki;
+let pki: LocalPki;
 let variant: MysqlVariant;
 const running: { stop(): Promise<unknown> }[] = [];
 
@@ -99,7 +99,7 @@ function answersSeen(online: OnlineDevice, namespace: string): SeenAnswer[] {
 }
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   variant = await startMysqlVariant(pki, [
     deviceAccount({ name: "plug", mac: MAC, uuid: UUID }, KEY, USER_ID),
     CONTROLLER,

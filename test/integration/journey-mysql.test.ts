@@ -6,6 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { DeviceCommander } from "../../lib/control/client.ts";
+import { goAuthPluginInfo } from "../../lib/local-stack/go-auth.ts";
+import type { MariaDbInstance } from "../../lib/local-stack/mariadb.ts";
+import type { MosquittoInstance } from "../../lib/local-stack/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace, parseToggleX, toggleXSetRequest } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
@@ -16,12 +21,7 @@ import {
 } from "../../lib/simulator/index.ts";
 import { controllerAccount, serviceAccount } from "../../lib/store/accounts.ts";
 import { listAccounts, type StoredAccount } from "../../lib/store/database.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
-import { goAuthPluginInfo } from "../support/go-auth.ts";
-import type { MariaDbInstance } from "../support/mariadb.ts";
-import type { MosquittoInstance } from "../support/mosquitto.ts";
-import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { runScript } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
 import { setupArgs } from "../support/setup-args.ts";
@@ -40,7 +40,7 @@ const AGENT = serviceAccount("session-agent", "session-agent-password-for-tests"
 /** Longer than the go-auth cache startMosquitto configures for tests. */
 const CACHE_EXPIRY_MS = 1_500;
 
-let pki: TestPki;
+let pki: LocalPki;
 let services: MysqlVariant;
 let db: MariaDbInstance;
 let conn: Connection;
@@ -54,7 +54,7 @@ let watcher: MqttClient | undefined;
 
 beforeAll(async () => {
   console.info(`journey-mysql: auth plugin ${goAuthPluginInfo()}`);
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   // What `pulumi up` puts in MySQL before any device is provisioned.
   services = await startMysqlVariant(pki, [CONTROLLER, AGENT]);
   ({ db, conn, broker } = services);

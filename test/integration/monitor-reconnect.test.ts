@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { spawnScript } from "../support/run-script.ts";
 import { waitFor } from "../support/wait.ts";
@@ -12,13 +12,13 @@ const HOST = "127.0.0.1";
 const KEY = "monitor-reconnect-device-key";
 const USER_ID = "778";
 
-let pki: TestPki;
+let pki: LocalPki;
 let broker: MosquittoInstance;
 let plug: OnlineDevice;
 let caFile: string;
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   broker = await startMosquitto({ variant: "anonymous", pki });
   plug = await startOnlineDevice({ broker, key: KEY, userId: USER_ID, ca: pki.caPem });
   caFile = join(pki.dir, "ca-for-monitor.pem");

@@ -2,14 +2,14 @@ import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { goAuthPluginInfo } from "../../lib/local-stack/go-auth.ts";
+import { type MariaDbInstance, startMariaDb } from "../../lib/local-stack/mariadb.ts";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { buildMessage, buildReply, checkReply, parseMessage } from "../../lib/meross/envelope.ts";
 import { controllerReplyTopic, devicePublishTopic, deviceSubscribeTopic } from "../../lib/meross/topics.ts";
 import { type Account, controllerAccount, deviceAccount } from "../../lib/store/accounts.ts";
 import { applySchema, revokeAccount, syncAccounts, upsertAccount } from "../../lib/store/database.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
-import { goAuthPluginInfo } from "../support/go-auth.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 
 const HOST = "broker.test";
 const USER_ID = "31337";
@@ -38,7 +38,7 @@ const neverStored = plug(4);
 const controller = controllerAccount(CONTROLLER_NAME, CONTROLLER_PASSWORD);
 const replyTopic = controllerReplyTopic(USER_ID, CONTROLLER_NAME);
 
-let pki: TestPki;
+let pki: LocalPki;
 let db: MariaDbInstance;
 let conn: Connection;
 let broker: MosquittoInstance;
@@ -90,7 +90,7 @@ const quiet = () => new Promise((resolve) => setTimeout(resolve, QUIET_MS));
 
 beforeAll(async () => {
   console.info(`auth plugin under test: ${goAuthPluginInfo()}`);
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   db = await startMariaDb();
   conn = await db.connect();
   await applySchema(conn);

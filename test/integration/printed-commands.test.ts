@@ -51,12 +51,14 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-const isPlaceholder = (word: string) => /^[<[]|\$\{|…|\.\.\./.test(word);
+const isPlaceholder = (word: string) => /^[<[]|<|\$\{|…|\.\.\./.test(word);
 
 /** What is wrong with one printed command, or undefined when it names a script, subcommand and flags that exist. */
 function problemWith(command: string): string | undefined {
   const [, , path, ...words] = shellWords(command);
   const script = path?.slice("scripts/".length);
+  // A template that builds commands (`scripts/${script}`): what it builds runs in the tests of its caller.
+  if (script !== undefined && isPlaceholder(script)) return undefined;
   const help = script === undefined ? undefined : helps.get(script);
   if (help === undefined) return `no script ${path}`;
   let documented = help.general;
@@ -86,7 +88,8 @@ async function printedTexts(): Promise<Map<string, string>> {
     texts.set(`${script} --help`, help.general);
     for (const [sub, text] of help.subcommands) texts.set(`${script} ${sub} --help`, text);
   }
-  const sources = ["index.ts", "Pulumi.yaml", "Pulumi.dev.yaml", "package.json"];
+  // package.json is left out: npm runs its scripts with node_modules/.bin on PATH, so a bare zx works there.
+  const sources = ["index.ts", "Pulumi.yaml", "Pulumi.dev.yaml"];
   for (const dir of ["lib", "scripts", "components"]) {
     const entries = await readdir(`${REPO}/${dir}`, { recursive: true });
     sources.push(...entries.filter((entry) => /\.(ts|mjs)$/.test(entry)).map((entry) => `${dir}/${entry}`));

@@ -1,16 +1,16 @@
 import { createServer, type Server, Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
+import { freePort } from "../../lib/local-stack/ports.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { devicePublishTopic } from "../../lib/meross/topics.ts";
 import type { SimulatedDevice, SimulatedModel } from "../../lib/simulator/index.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { startPairingDevice } from "../support/online-device.ts";
-import { freePort } from "../support/ports.ts";
 import { runScript } from "../support/run-script.ts";
 import { setupArgs as setupArgsFor } from "../support/setup-args.ts";
 
@@ -21,13 +21,13 @@ const HOST = "127.0.0.1";
 const USER_ID = "1234";
 const KEY = "provision-test-key-0123";
 
-let pki: TestPki;
+let pki: LocalPki;
 let broker: MosquittoInstance;
 let fake: FakePulumi;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   broker = await startMosquitto({ variant: "anonymous", pki });
 });
 

@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import {
@@ -6,9 +8,7 @@ import {
   type SimulatedDevice,
   type SimulatedModel,
 } from "../../lib/simulator/index.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { startPairingDevice } from "../support/online-device.ts";
 import { runScript } from "../support/run-script.ts";
 import { setupArgs } from "../support/setup-args.ts";
@@ -21,12 +21,12 @@ const USER_ID = "1234";
 const KEY = "provision-test-key-0123";
 const { ssid: SSID, password: WIFI_PASS } = SIMULATED_HOME_NETWORK;
 
-let pki: TestPki;
+let pki: LocalPki;
 let broker: MosquittoInstance;
 let fake: FakePulumi | undefined;
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   broker = await startMosquitto({ variant: "anonymous", pki });
 });
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { documentedCommand, readRepoFile } from "../support/documented-commands.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
-import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { spawnCommandLine } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
@@ -24,14 +24,14 @@ const UUID = "3ed51feb116b8fd4cddd48e1e9f17823";
 const HOME_ASSISTANT = controllerAccount("home-assistant", "home-assistant-password-for-tests");
 const AGENT = serviceAccount("session-agent", "session-agent-password-for-tests");
 
-let pki: TestPki;
+let pki: LocalPki;
 let services: MysqlVariant;
 let agent: SessionAgent;
 let fake: FakePulumi;
 let plug: OnlineDevice | undefined;
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   services = await startMysqlVariant(pki, [
     HOME_ASSISTANT,
     AGENT,

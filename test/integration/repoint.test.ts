@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
 import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { type HttpExchange, SIMULATED_HOME_NETWORK, type SimulatedModel } from "../../lib/simulator/index.ts";
 import { serviceAccount } from "../../lib/store/accounts.ts";
 import { listAccounts } from "../../lib/store/database.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
-import { type MysqlVariant, startMysqlVariant } from "../support/mysql-variant.ts";
 import { type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
 import { runScript, spawnScript } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
@@ -27,7 +27,7 @@ const OLD_USER_ID = "100234";
 const AGENT = serviceAccount("session-agent", "session-agent-password-for-tests");
 const { ssid: SSID, password: WIFI_PASS } = SIMULATED_HOME_NETWORK;
 
-let pki: TestPki;
+let pki: LocalPki;
 let otherBroker: MosquittoInstance;
 let ours: MysqlVariant;
 let agent: SessionAgent;
@@ -35,7 +35,7 @@ let stack: FakePulumi;
 const plugs: OnlineDevice[] = [];
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: HOST });
+  pki = await makeLocalPki({ host: HOST });
   otherBroker = await startMosquitto({ variant: "anonymous", pki });
   ours = await startMysqlVariant(pki, [AGENT]);
   agent = await startTestAgent({ broker: ours.broker, pki, key: KEY, userId: USER_ID, account: AGENT });

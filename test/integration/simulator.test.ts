@@ -3,6 +3,9 @@ import { request as httpRequest } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import { type MqttClient, connectAsync as mqttConnectAsync } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type LocalCa, type LocalPki, makeLocalPki, makeOtherCa } from "../../lib/local-stack/pki.ts";
+import { freePort } from "../../lib/local-stack/ports.ts";
 import type { BrokerAddress } from "../../lib/meross/broker-url.ts";
 import { DeviceClient } from "../../lib/meross/device-client.ts";
 import { buildMessage, type MerossMessage, parseMessage, WrongKeyError } from "../../lib/meross/envelope.ts";
@@ -29,10 +32,7 @@ import {
   type SimulatorEvents,
   startSimulatedDevice,
 } from "../../lib/simulator/index.ts";
-import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
 import { PAIRING_KEY, setUpOverHttp } from "../support/online-device.ts";
-import { freePort } from "../support/ports.ts";
 import { runScript, spawnScript } from "../support/run-script.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -449,13 +449,13 @@ describe("simulated encrypted device: LAN encryption and WifiX", () => {
 });
 
 describe("simulated device on a real Mosquitto", () => {
-  let pki: TestPki;
-  let otherCa: TestCa;
+  let pki: LocalPki;
+  let otherCa: LocalCa;
   let broker: MosquittoInstance;
   let gateway: BrokerAddress;
 
   beforeAll(async () => {
-    pki = await makeTestPki({ host: "127.0.0.1" });
+    pki = await makeLocalPki({ host: "127.0.0.1" });
     otherCa = await makeOtherCa();
     broker = await startMosquitto({ variant: "anonymous", pki });
     gateway = { host: broker.host, port: broker.port };

@@ -1,5 +1,6 @@
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type MariaDbInstance, startMariaDb } from "../../lib/local-stack/mariadb.ts";
 import {
   ACCESS_READ,
   ACCESS_SUBSCRIBE,
@@ -25,7 +26,6 @@ import { decodePasswordHash, hashPassword, PBKDF2_KEY_LENGTH, verifyPassword } f
 import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
 import { PASSWORD_HASH_CHECK, SCHEMA_STATEMENTS } from "../../lib/store/schema.ts";
 import { MALFORMED_HASHES, WELL_FORMED_HASH } from "../support/malformed-hashes.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
 
 const USER_ID = "4242";
 const KEY = "0123456789abcdef-test-key";

@@ -2,9 +2,9 @@ import { readFile } from "node:fs/promises";
 import tls from "node:tls";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeOtherCa, makeTestPki, type TestCa, type TestPki } from "../support/certs.ts";
-import { type MosquittoInstance, startMosquitto } from "../support/mosquitto.ts";
-import { freePort } from "../support/ports.ts";
+import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
+import { type LocalCa, type LocalPki, makeLocalPki, makeOtherCa } from "../../lib/local-stack/pki.ts";
+import { freePort } from "../../lib/local-stack/ports.ts";
 
 const DNS_HOST = "broker.test";
 const IP_HOST = "127.0.0.1";
@@ -41,16 +41,16 @@ const TLS11_CLIENT: tls.ConnectionOptions = {
   ciphers: "DEFAULT@SECLEVEL=0",
 };
 
-let dnsPki: TestPki;
-let ipPki: TestPki;
-let otherCa: TestCa;
+let dnsPki: LocalPki;
+let ipPki: LocalPki;
+let otherCa: LocalCa;
 let dnsBroker: MosquittoInstance;
 let ipBroker: MosquittoInstance;
 
 beforeAll(async () => {
   [dnsPki, ipPki, otherCa] = await Promise.all([
-    makeTestPki({ host: DNS_HOST }),
-    makeTestPki({ host: IP_HOST }),
+    makeLocalPki({ host: DNS_HOST }),
+    makeLocalPki({ host: IP_HOST }),
     makeOtherCa(),
   ]);
   dnsBroker = await startMosquitto({ variant: "anonymous", pki: dnsPki });

@@ -8,6 +8,7 @@ import {
   sha256,
 } from "../../components/credentials-provider.ts";
 import type { AccountRowsInputs, AccountRowsOutputs } from "../../components/credentials-runtime.ts";
+import { type MariaDbInstance, startMariaDb } from "../../lib/local-stack/mariadb.ts";
 import {
   CHOSEN_SECRET_ITERATIONS,
   controllerAccount,
@@ -17,7 +18,6 @@ import {
 } from "../../lib/store/accounts.ts";
 import { decodePasswordHash, PBKDF2_KEY_LENGTH, verifyPassword } from "../../lib/store/hash.ts";
 import { GO_AUTH_QUERIES } from "../../lib/store/queries.ts";
-import { type MariaDbInstance, startMariaDb } from "../support/mariadb.ts";
 
 /**
  * The AccountRows provider exactly as Pulumi ships it: serialized with pulumi.runtime.serializeFunction

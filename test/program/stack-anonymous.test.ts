@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { isSecretExport, type LooseInputs, type ProgramRun, resolve, runProgram } from "./harness.ts";
 
 /** The anonymous variant with a DNS broker host: no database, no logins, a generated device key. */
@@ -17,11 +17,11 @@ const config = {
   devices: [{ name: "kitchen", mac: "48:e1:e9:00:00:01", uuid: "1".repeat(32) }],
 };
 
-let pki: TestPki;
+let pki: LocalPki;
 let run: ProgramRun;
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: "broker.home.arpa", extraNames: ["10.0.0.5", "mosquitto"] });
+  pki = await makeLocalPki({ host: "broker.home.arpa", extraNames: ["10.0.0.5", "mosquitto"] });
   run = await runProgram(config, { caPem: pki.caPem, certPem: await readFile(pki.certFile, "utf8") });
   if (run.error) throw run.error;
 });

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
 import { passwordHashIterations } from "../../lib/store/accounts.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { type ProgramRun, resolve, runProgram } from "./harness.ts";
 
 /** The mysql variant with no deviceKey in the config: the stack generates it, so device rows may hash fast. */
@@ -14,11 +14,11 @@ const config = {
   controllers: [{ name: "ha" }],
 };
 
-let pki: TestPki;
+let pki: LocalPki;
 let run: ProgramRun;
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: "192.168.1.10", extraNames: ["mosquitto"] });
+  pki = await makeLocalPki({ host: "192.168.1.10", extraNames: ["mosquitto"] });
   run = await runProgram(config, { caPem: pki.caPem, certPem: await readFile(pki.certFile, "utf8") });
   if (run.error) throw run.error;
 });

@@ -1,11 +1,11 @@
 import { X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
 import { deviceMqttCredentials } from "../../lib/meross/credentials.ts";
 import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
 import { certificatePlan, renewalEpoch } from "../../lib/pki/parameters.ts";
 import { controllerLogin, readStackOutputs } from "../../lib/stack/outputs.ts";
-import { makeTestPki, type TestPki } from "../support/certs.ts";
 import { isSecretExport, type LooseInputs, type ProgramRun, resolve, runProgram } from "./harness.ts";
 
 /** The mysql variant with an IP broker host: every device gets a login, MySQL stays on 127.0.0.1. */
@@ -25,12 +25,12 @@ const config = {
   timezone: "Europe/Berlin",
 };
 
-let pki: TestPki;
+let pki: LocalPki;
 let run: ProgramRun;
 const startedAt = new Date();
 
 beforeAll(async () => {
-  pki = await makeTestPki({ host: "192.168.1.10", extraNames: ["mosquitto"] });
+  pki = await makeLocalPki({ host: "192.168.1.10", extraNames: ["mosquitto"] });
   run = await runProgram(config, {
     caPem: pki.caPem,
     certPem: await import("node:fs/promises").then((fs) => fs.readFile(pki.certFile, "utf8")),

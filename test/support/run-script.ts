@@ -1,7 +1,7 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { killOnExit } from "./processes.ts";
+import { killOnExit } from "../../lib/local-stack/processes.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const ZX = fileURLToPath(new URL("../../node_modules/.bin/zx", import.meta.url));

@@ -1,6 +1,6 @@
 import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
-import type { TestPki } from "./certs.ts";
-import type { MosquittoInstance } from "./mosquitto.ts";
+import type { MosquittoInstance } from "../../lib/local-stack/mosquitto.ts";
+import type { LocalPki } from "../../lib/local-stack/pki.ts";
 
 /**
  * The stack's session agent on a test broker, log discarded, resolved once it is subscribed; with
@@ -8,7 +8,7 @@ import type { MosquittoInstance } from "./mosquitto.ts";
  */
 export async function startTestAgent(options: {
   broker: MosquittoInstance;
-  pki: TestPki;
+  pki: LocalPki;
   key: string;
   userId: string;
   account?: { username: string; password: string };

@@ -1,18 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AuthMode } from "../../lib/config/stack.ts";
-import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
-import type { TestPki } from "./certs.ts";
+import type { AuthMode } from "../config/stack.ts";
+import { renderMosquittoConf } from "../mosquitto/render.ts";
 import { goAuthPluginPath } from "./go-auth.ts";
+import type { LocalPki } from "./pki.ts";
 import { freePort } from "./ports.ts";
 import { type ServerProcess, spawnServer } from "./processes.ts";
+import { findSystemBinary, REQUIREMENTS, requireInstalled } from "./requirements.ts";
 
-const MOSQUITTO = "/usr/sbin/mosquitto";
-const INSTALL_HINT = "run `bash scripts/ci/install-test-deps.sh` (installs Debian's mosquitto)";
 const START_TIMEOUT_MS = 45_000;
 const STOP_TIMEOUT_MS = 10_000;
 /** The account Debian's mosquitto switches to when started as root. */
@@ -25,7 +23,7 @@ export interface MosquittoDatabase {
   password: string;
   database: string;
   /**
-   * go-auth's cache lifetimes. Short by default so a test that revokes an account sees it within a
+   * go-auth's cache lifetimes. Short by default so a test or demo that revokes an account sees it within a
    * second on the real plugin too (the stack's default is lib/mosquitto's DEFAULT_*_CACHE_SECONDS).
    */
   authCacheSeconds?: number;
@@ -34,7 +32,7 @@ export interface MosquittoDatabase {
 
 export interface StartMosquittoOptions {
   variant: AuthMode;
-  pki: Pick<TestPki, "caFile" | "certFile" | "keyFile" | "caPem" | "host">;
+  pki: Pick<LocalPki, "caFile" | "certFile" | "keyFile" | "caPem" | "host">;
   /** Required for the mysql variant; a MariaDbInstance fits. */
   mysql?: MosquittoDatabase;
   /** Also listen for plain MQTT on 127.0.0.1 at this port. */
@@ -58,6 +56,8 @@ export interface MosquittoInstance {
   serverName: string;
   caPem: string;
   plainUrl?: string;
+  /** Its private run directory (config, certificates, persistence), removed by stop(). */
+  dir: string;
   /** The rendered mosquitto.conf the broker runs with. */
   config: string;
   /** Everything Mosquitto printed so far (its log goes to stdout), across restarts. */
@@ -73,17 +73,16 @@ export interface MosquittoInstance {
   stop(): Promise<void>;
 }
 
-/** How long go-auth caches answers in tests; see MosquittoDatabase. */
-const TEST_CACHE_SECONDS = 1;
+/** How long go-auth caches answers unless told; see MosquittoDatabase. */
+const SHORT_CACHE_SECONDS = 1;
 
 /**
  * Starts Debian's Mosquitto with a config rendered by lib/mosquitto, exactly as the stack renders it
  * except for host paths: certificates and the plugin are copied into a private run directory.
  */
 export async function startMosquitto(options: StartMosquittoOptions): Promise<MosquittoInstance> {
-  if (!existsSync(MOSQUITTO)) {
-    throw new Error(`${MOSQUITTO} not found: ${INSTALL_HINT}`);
-  }
+  requireInstalled("mosquitto");
+  const mosquitto = findSystemBinary("mosquitto") as string;
   if (options.variant === "mysql" && !options.mysql) {
     throw new Error("startMosquitto: the mysql variant needs `mysql` (e.g. the result of startMariaDb())");
   }
@@ -136,8 +135,8 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
               password: options.mysql.password,
               database: options.mysql.database,
               pluginPath: paths.plugin,
-              authCacheSeconds: options.mysql.authCacheSeconds ?? TEST_CACHE_SECONDS,
-              aclCacheSeconds: options.mysql.aclCacheSeconds ?? TEST_CACHE_SECONDS,
+              authCacheSeconds: options.mysql.authCacheSeconds ?? SHORT_CACHE_SECONDS,
+              aclCacheSeconds: options.mysql.aclCacheSeconds ?? SHORT_CACHE_SECONDS,
             },
           }
         : {}),
@@ -155,7 +154,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
     };
     const launch = async (wait: boolean) => {
       // Mosquitto's stdout is block-buffered into a pipe; line buffering makes output() current.
-      server = spawnServer("stdbuf", ["-oL", "-eL", MOSQUITTO, "-c", paths.config], { cwd: dir });
+      server = spawnServer("stdbuf", ["-oL", "-eL", mosquitto, "-c", paths.config], { cwd: dir });
       if (wait) await listening();
     };
     await launch(!options.noWait);
@@ -167,6 +166,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       serverName: options.pki.host,
       caPem: options.pki.caPem,
       ...(options.plainPort ? { plainUrl: `mqtt://127.0.0.1:${options.plainPort}` } : {}),
+      dir,
       config,
       output: () => earlierOutput + (server?.output() ?? ""),
       exitStatus: () => server?.exitStatus(),
@@ -201,7 +201,7 @@ async function handOverToMosquittoUser(dir: string): Promise<void> {
     gid = Number(execFileSync("id", ["-g", MOSQUITTO_USER], { encoding: "utf8" }).trim());
   } catch {
     throw new Error(
-      `user ${MOSQUITTO_USER} does not exist, so a root-started Mosquitto cannot drop privileges: ${INSTALL_HINT}`,
+      `user ${MOSQUITTO_USER} does not exist, so a root-started Mosquitto cannot drop privileges: ${REQUIREMENTS.mosquitto.missing()}`,
     );
   }
   const chownTree = async (path: string): Promise<void> => {

@@ -1,13 +1,13 @@
 import type { Connection } from "mysql2/promise";
-import type { Account } from "../../lib/store/accounts.ts";
-import { applySchema, upsertAccount } from "../../lib/store/database.ts";
-import type { TestPki } from "./certs.ts";
+import type { Account } from "../store/accounts.ts";
+import { applySchema, upsertAccount } from "../store/database.ts";
 import { type MariaDbInstance, startMariaDb } from "./mariadb.ts";
 import { type MosquittoInstance, startMosquitto } from "./mosquitto.ts";
+import type { LocalPki } from "./pki.ts";
 
 export interface MysqlVariant {
   db: MariaDbInstance;
-  /** Open as root on the test database, for the test's own reads and writes. */
+  /** Open as root on the database, for the caller's own reads and writes. */
   conn: Connection;
   broker: MosquittoInstance;
   stop(): Promise<void>;
@@ -17,7 +17,7 @@ export interface MysqlVariant {
  * What `pulumi up` leaves for the mysql variant: MariaDB with the schema and these accounts, and
  * Mosquitto checking every login and topic against it through the go-auth plugin.
  */
-export async function startMysqlVariant(pki: TestPki, accounts: readonly Account[]): Promise<MysqlVariant> {
+export async function startMysqlVariant(pki: LocalPki, accounts: readonly Account[]): Promise<MysqlVariant> {
   const db = await startMariaDb();
   let conn: Connection | undefined;
   try {

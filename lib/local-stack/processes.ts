@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 
-/** Kills `child` if the test process exits without stopping it (a crashed suite leaves no server behind). */
+/** Kills `child` if this process exits without stopping it (a crashed test suite or demo leaves no server behind). */
 export function killOnExit(child: ChildProcess): void {
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -9,7 +9,7 @@ export function killOnExit(child: ChildProcess): void {
   child.once("exit", () => process.removeListener("exit", kill));
 }
 
-/** A server a test started (MariaDB, Mosquitto): what it printed, whether it died, and a clean stop. */
+/** A server we started (MariaDB, Mosquitto): what it printed, whether it died, and a clean stop. */
 export interface ServerProcess {
   readonly child: ChildProcess;
   /** Everything it printed so far, stdout and stderr interleaved. */

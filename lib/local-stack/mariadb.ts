@@ -8,9 +8,9 @@ import { promisify } from "node:util";
 import mysql, { type Connection } from "mysql2/promise";
 import { freePort } from "./ports.ts";
 import { type ServerProcess, spawnServer } from "./processes.ts";
+import { findSystemBinary, requireInstalled } from "./requirements.ts";
 
 const run = promisify(execFile);
-const INSTALL_HINT = "run `bash scripts/ci/install-test-deps.sh` (installs Debian's mariadb-server)";
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 20_000;
 
@@ -21,6 +21,8 @@ export interface MariaDbInstance {
   user: "root";
   password: string;
   database: string;
+  /** Its private directory (data, socket), removed by stop(). */
+  dir: string;
   /** A new connection to `database` as root over TCP; the caller ends it. */
   connect(): Promise<Connection>;
   /** mariadbd's process id (of the first start). */
@@ -33,17 +35,14 @@ export interface MariaDbInstance {
   stop(): Promise<void>;
 }
 
-function findBinary(name: string): string {
-  for (const dir of ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]) {
-    const path = join(dir, name);
-    if (existsSync(path)) return path;
-  }
-  throw new Error(`${name} not found: MariaDB is not installed; ${INSTALL_HINT}`);
+function mariadbBinary(name: string): string {
+  requireInstalled("mariadb");
+  return findSystemBinary(name) as string;
 }
 
 export async function startMariaDb(options: { database?: string } = {}): Promise<MariaDbInstance> {
-  const installDb = findBinary("mariadb-install-db");
-  const serverBinary = findBinary("mariadbd");
+  const installDb = mariadbBinary("mariadb-install-db");
+  const serverBinary = mariadbBinary("mariadbd");
   const database = options.database ?? "meross";
   const dir = await mkdtemp(join(tmpdir(), "meross-mariadb-"));
   const dataDir = join(dir, "data");
@@ -110,6 +109,7 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
       user: "root",
       password,
       database,
+      dir,
       connect: () => mysql.createConnection({ host: "127.0.0.1", port, user: "root", password, database }),
       pid: running.child.pid ?? -1,
       output: () => earlierOutput + (server?.output() ?? ""),

@@ -3,12 +3,13 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type AllowedUse, type CertificatePlan, certificatePlan } from "../../lib/pki/parameters.ts";
+import { type AllowedUse, type CertificatePlan, certificatePlan } from "../pki/parameters.ts";
+import { requireInstalled } from "./requirements.ts";
 
 const run = promisify(execFile);
 
 /** Certificates made by openssl from the same plan components/pki gives @pulumi/tls. */
-export interface TestPki {
+export interface LocalPki {
   dir: string;
   host: string;
   plan: CertificatePlan;
@@ -19,7 +20,7 @@ export interface TestPki {
   cleanup(): Promise<void>;
 }
 
-export interface TestCa {
+export interface LocalCa {
   dir: string;
   caFile: string;
   keyFile: string;
@@ -39,12 +40,9 @@ async function openssl(args: string[]): Promise<void> {
   try {
     await run("openssl", args);
   } catch (error) {
-    const detail = (error as { stderr?: string; code?: string }).stderr || String(error);
-    const hint =
-      (error as { code?: string }).code === "ENOENT"
-        ? " (install openssl: bash scripts/ci/install-test-deps.sh)"
-        : "";
-    throw new Error(`openssl ${args[0]} failed${hint}: ${detail}`);
+    if ((error as { code?: string }).code === "ENOENT") requireInstalled("openssl");
+    const detail = (error as { stderr?: string }).stderr || String(error);
+    throw new Error(`openssl ${args[0]} failed: ${detail}`);
   }
 }
 
@@ -77,7 +75,7 @@ async function rsaKey(plan: CertificatePlan, file: string): Promise<void> {
   ]);
 }
 
-async function makeCa(dir: string, plan: CertificatePlan): Promise<TestCa> {
+async function makeCa(dir: string, plan: CertificatePlan): Promise<LocalCa> {
   const caFile = join(dir, "ca.crt");
   const keyFile = join(dir, "ca.key");
   await rsaKey(plan, keyFile);
@@ -106,14 +104,14 @@ async function makeCa(dir: string, plan: CertificatePlan): Promise<TestCa> {
   };
 }
 
-const TEST_VALIDITY = { validityDays: 30, earlyRenewalDays: 1 };
+const SHORT_VALIDITY = { validityDays: 30, earlyRenewalDays: 1 };
 
 /** A private CA and an RSA server certificate for `host` (plus `extraNames`), as the stack would make them. */
-export async function makeTestPki(options: { host: string; extraNames?: string[] }): Promise<TestPki> {
+export async function makeLocalPki(options: { host: string; extraNames?: string[] }): Promise<LocalPki> {
   const plan = certificatePlan({
     host: options.host,
     extraNames: options.extraNames ?? [],
-    ...TEST_VALIDITY,
+    ...SHORT_VALIDITY,
   });
   const dir = await mkdtemp(join(tmpdir(), "meross-pki-"));
   try {
@@ -180,9 +178,9 @@ export async function makeTestPki(options: { host: string; extraNames?: string[]
   }
 }
 
-/** Another CA with the same parameters but its own key: clients trusting it must reject the test broker. */
-export async function makeOtherCa(): Promise<TestCa> {
-  const plan = certificatePlan({ host: "other-ca.invalid", ...TEST_VALIDITY });
+/** Another CA with the same parameters but its own key: clients trusting it must reject the local broker. */
+export async function makeOtherCa(): Promise<LocalCa> {
+  const plan = certificatePlan({ host: "other-ca.invalid", ...SHORT_VALIDITY });
   const dir = await mkdtemp(join(tmpdir(), "meross-other-ca-"));
   try {
     return await makeCa(dir, plan);
