@@ -56,16 +56,23 @@ const controlFlagsSchema = z.object({
   user: single(userIdSchema).optional(),
   channel: single(channelSchema).default(0),
   namespace: single(toggleNamespaceFlag).optional(),
-  timeout: single(z.coerce.number().positive("must be a number of seconds above 0")).default(
-    DEFAULT_TIMEOUT_SECONDS,
-  ),
+  timeout: single(
+    z.coerce
+      .number({ error: "must be a number of seconds above 0" })
+      .positive("must be a number of seconds above 0"),
+  ).default(DEFAULT_TIMEOUT_SECONDS),
 });
 
 const monitorFlagsSchema = z.object({
   ...connectionShape,
   raw: z.boolean().default(false),
   replies: z.boolean().default(true),
-  count: single(z.coerce.number().int().positive("must be a whole number above 0")).optional(),
+  count: single(
+    z.coerce
+      .number({ error: "must be a whole number above 0" })
+      .int("must be a whole number above 0")
+      .positive("must be a whole number above 0"),
+  ).optional(),
 });
 
 export type ControlFlags = z.output<typeof controlFlagsSchema>;

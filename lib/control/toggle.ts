@@ -25,10 +25,10 @@ export const controlActionSchema = z.enum(CONTROL_ACTIONS, {
 });
 
 export const channelSchema = z.coerce
-  .number({ error: "--channel must be a number" })
-  .int("--channel must be a whole number")
-  .min(0, "--channel must be 0 or more")
-  .max(15, "--channel must be 15 or less");
+  .number({ error: "must be a number" })
+  .int("must be a whole number")
+  .min(0, "must be 0 or more")
+  .max(15, "must be 15 or less");
 
 export interface ResolvedDevice {
   uuid: string;

@@ -15,9 +15,9 @@ const simulateFlagsSchema = z.object({
   host: single(hostSchema),
   port: single(
     z.coerce
-      .number()
+      .number({ error: "must be 0 to 65535 (0: any free port)" })
       .int("must be a whole number")
-      .min(0)
+      .min(0, "must be 0 to 65535 (0: any free port)")
       .max(65535, "must be 0 to 65535 (0: any free port)"),
   ),
   "require-session-answers": z.boolean(),

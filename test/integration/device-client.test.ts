@@ -62,12 +62,20 @@ interface SeenRequest {
  * Config.Wifi; the encrypted one lists ECDHE/WifiX and resets unencrypted requests, as meross_lan's
  * emulator describes newer firmware.
  */
-async function startStubDevice(options: { model: "legacy" | "encrypted"; key?: string }) {
+async function startStubDevice(options: {
+  model: "legacy" | "encrypted";
+  key?: string;
+  /**
+   * A device on a LAN as meross_lan's emulator plays it: only System.Ability in plaintext, every
+   * other body with this LAN key, kept even after Config.Key changes the device key.
+   */
+  lanKey?: Buffer;
+}) {
   const encryptedModel = options.model === "encrypted";
   const devicePair = ecdhKeyPair();
   const state = {
     key: options.key,
-    sessionKey: undefined as Buffer | undefined,
+    sessionKey: options.lanKey,
     clientPublicKey: undefined as Buffer | undefined,
     /** Answers encrypted with this instead of the session key, as a device that re-keyed would. */
     replyKey: undefined as Buffer | undefined,
@@ -138,9 +146,17 @@ async function startStubDevice(options: { model: "legacy" | "encrypted"; key?: s
     const encrypted = !body.trimStart().startsWith("{");
     const sessionKey = state.sessionKey;
     if (encrypted && !sessionKey) return void request.socket.destroy();
-    const message = parseMessage(encrypted && sessionKey ? decryptLanBody(body, sessionKey) : body);
+    let message: MerossMessage;
+    try {
+      message = parseMessage(encrypted && sessionKey ? decryptLanBody(body, sessionKey) : body);
+    } catch {
+      return void request.socket.destroy();
+    }
     state.seen.push({ message, encrypted });
-    if (encryptedModel && !encrypted && !PLAINTEXT_NAMESPACES.has(message.header.namespace)) {
+    const plaintextAllowed = options.lanKey
+      ? message.header.namespace === Namespace.SystemAbility
+      : PLAINTEXT_NAMESPACES.has(message.header.namespace);
+    if (encryptedModel && !encrypted && !plaintextAllowed) {
       return void request.socket.destroy();
     }
     const signedWith = state.key ?? "";
@@ -311,6 +327,36 @@ describe("DeviceClient against an encrypting device", () => {
     expect((error as Error).message).toMatch(
       /did not decrypt to a Meross message: .* different session keys/,
     );
+  });
+});
+
+describe("DeviceClient against an encrypting device already on a LAN", () => {
+  it("reads System.All with the LAN key when plaintext is refused, and keeps the old LAN key if the device does after Config.Key", async () => {
+    const device = await startStubDevice({
+      model: "encrypted",
+      key: "meross",
+      lanKey: lanAesKey(lanIdentity),
+    });
+    const client = clientFor(device.port, "meross");
+
+    await expect(client.getSystemAll()).resolves.toMatchObject({ uuid: IDENTITY.uuid });
+    expect(client.encrypted).toBe(true);
+    expect(
+      device.state.seen.map(({ message, encrypted }) => `${message.header.namespace} ${encrypted}`),
+    ).toEqual([
+      `${Namespace.SystemAll} false`,
+      `${Namespace.SystemAbility} false`,
+      `${Namespace.SystemAll} true`,
+    ]);
+
+    const newKey = "a-new-key-of-ours-0123";
+    await client.setKey({ userId: 1234, key: newKey, brokers });
+    const network = { ssid: "Home ☕", password: "correct horse battery" };
+    await client.setWifi(network);
+    expect(device.state.wifi).toEqual(network);
+    const last = device.state.seen.at(-1);
+    expect(last).toMatchObject({ encrypted: true, message: { header: { namespace: Namespace.ConfigWifi } } });
+    expect(last && isSignatureValid(last.message.header, newKey)).toBe(true);
   });
 });
 

@@ -154,6 +154,29 @@ describe.each<SimulatedModel>(["legacy", "encrypted"])(
   },
 );
 
+describe("info on a plug already on the LAN", () => {
+  it("reads LAN-encrypting firmware with its LAN key, Wi-Fi scan included, and changes nothing", async () => {
+    const plug = await plugOn(otherBroker, "encrypted");
+    const run = await runScript("provision.mjs", [
+      "info",
+      "--no-stack",
+      "--ip",
+      `${plug.device.ip}:${plug.device.port}`,
+      "--current-key",
+      OLD_KEY,
+      "--user",
+      OLD_USER_ID,
+      "--wifi-list",
+    ]);
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(new RegExp(`Current MQTT broker\\s+127\\.0\\.0\\.1:${otherBroker.port}`));
+    expect(run.stdout).toMatch(/HTTP encryption\s+yes/);
+    expect(run.stdout).toMatch(/SimulatedHome {2}bssid 2c:6e:a4:55:c6:47/);
+    expect(plug.device.state).toMatchObject({ key: OLD_KEY, broker: { port: otherBroker.port } });
+  });
+});
+
 describe("the online wait counts only the device's new connection", () => {
   it("a plug already on this broker: replies from its old session never count, its reconnection does", async () => {
     const plug = await plugOn(otherBroker, "legacy");

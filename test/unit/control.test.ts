@@ -211,9 +211,11 @@ describe("parseControlArguments", () => {
     [["kitchen"], /give a device and an action/],
     [["kitchen", "explode"], /must be one of on, off, toggle, status/],
     [["kitchen", "on", "extra"], /unexpected argument "extra"/],
-    [["kitchen", "on", "--channel=-1"], /--channel/],
-    [["kitchen", "on", "--channel", "two"], /--channel/],
+    [["kitchen", "on", "--channel=-1"], /^--channel: must be 0 or more$/],
+    [["kitchen", "on", "--channel", "two"], /^--channel: must be a number$/],
     [["kitchen", "on", "--timeout", "0"], /--timeout/],
+    [["kitchen", "on", "--timeout", "soon"], /^--timeout: must be a number of seconds above 0$/],
+    [["kitchen", "on", "--namespace", "light"], /^--namespace: must be togglex or toggle/],
     [["kitchen", "on", "--chanel", "1"], /unknown flag --chanel/],
     [["kitchen", "on", "--broker", "http://x"], /--broker/],
   ])("rejects %j", (args, message) => {
@@ -236,6 +238,10 @@ describe("parseMonitorArguments", () => {
 
   it("refuses --raw with --json", () => {
     expect(() => monitor("--raw", "--json")).toThrow(/cannot be combined/);
+  });
+
+  it("says what --count takes, in one line", () => {
+    expect(() => monitor("--count", "many")).toThrow(/^--count: must be a whole number above 0$/);
   });
 });
 
