@@ -6,7 +6,7 @@ import {
   parseMessage,
   type RequestMethod,
 } from "./envelope.ts";
-import { DeviceUnreachableError, HttpTransport } from "./http-transport.ts";
+import { DeviceHttpError, DeviceUnreachableError, HttpTransport } from "./http-transport.ts";
 import { macAddressSchema, uuidSchema } from "./identifiers.ts";
 import { ecdhKeyPair, ecdhSharedKey, type LanIdentity, lanAesKey } from "./lan-crypto.ts";
 import {
@@ -94,7 +94,7 @@ export class DeviceClient {
     return this.sendWith(message, keys.length > 0 ? keys : [undefined]);
   }
 
-  /** Sends with the first key; a hang-up moves on to the next, and the key that worked goes first. */
+  /** Sends with the first key; a refusal moves on to the next, and the key that worked goes first. */
   private async sendWith(message: MerossMessage, keys: (Buffer | undefined)[]): Promise<MerossMessage> {
     const [encryptionKey, ...others] = keys;
     const { namespace } = message.header;
@@ -102,7 +102,7 @@ export class DeviceClient {
     try {
       replyText = await this.transport.send(JSON.stringify(message), { encryptionKey });
     } catch (error) {
-      if (others.length > 0 && isConnectionReset(error)) return this.sendWith(message, others);
+      if (others.length > 0 && isRefusal(error)) return this.sendWith(message, others);
       throw error;
     }
     if (this.lanKey && encryptionKey && this.lanKey.keys[0] !== encryptionKey) {
@@ -123,30 +123,32 @@ export class DeviceClient {
 
   /**
    * System.All, in plaintext as BS2 reads devices in pairing mode. A device on a LAN whose firmware
-   * encrypts hangs up on that instead (meross_lan issue #456); then, as meross_lan's config flow
-   * does, the uuid comes from the reply to a plaintext System.Ability, the MAC from the uuid's last
-   * 12 digits (ML `get_macaddress_from_uuid`), and every later request goes with the LAN key of the
-   * key this client signs with.
+   * encrypts refuses that instead: it hangs up (meross_lan issue #456) or, as meross_lan's emulator
+   * does, answers HTTP 500. Then, as meross_lan's config flow does, the plaintext System.Ability
+   * decides: when it lists Encrypt.ECDHE or Encrypt.Suite, the uuid comes from its reply's `from`,
+   * the MAC from the uuid's last 12 digits (ML `get_macaddress_from_uuid`), and every later request
+   * goes with the LAN key of the key this client signs with.
    */
   async getSystemAll(): Promise<SystemAllSummary> {
     try {
       return parseSystemAll((await this.send(systemAllRequest())).payload);
     } catch (error) {
-      if (this.encrypted || !isConnectionReset(error)) throw error;
-      const identity = await this.identityFromAbility().catch(() => undefined);
+      if (this.encrypted || !isRefusal(error)) throw error;
+      const identity = await this.encryptingIdentity().catch(() => undefined);
       if (!identity) throw error;
       this.lanKey = { identity, keys: [lanAesKey({ ...identity, key: this.key })] };
     }
     return parseSystemAll((await this.send(systemAllRequest())).payload);
   }
 
-  /** The uuid a device names in its reply's `from` (or `uuid`) header, and the MAC it ends in. */
-  private async identityFromAbility(): Promise<{ uuid: string; macAddress: string }> {
+  /** The uuid a device names in its System.Ability reply (`from`, else `uuid`) and its MAC, if it encrypts. */
+  private async encryptingIdentity(): Promise<{ uuid: string; macAddress: string } | undefined> {
     const reply = await this.send(systemAbilityRequest());
-    const uuid = uuidFromDeviceTopic(reply.header.from ?? "") ?? reply.header.uuid;
-    const checked = uuidSchema.safeParse(uuid);
-    if (!checked.success) throw new ProtocolError("the System.Ability reply names no device uuid");
-    return { uuid: checked.data, macAddress: macAddressSchema.parse(checked.data.slice(-12)) };
+    const abilities = parseAbilities(reply.payload);
+    if (!(Namespace.EncryptEcdhe in abilities || Namespace.EncryptSuite in abilities)) return undefined;
+    const uuid = uuidSchema.safeParse(uuidFromDeviceTopic(reply.header.from ?? "") ?? reply.header.uuid);
+    if (!uuid.success) return undefined;
+    return { uuid: uuid.data, macAddress: macAddressSchema.parse(uuid.data.slice(-12)) };
   }
 
   async getAbilities(): Promise<Record<string, unknown>> {
@@ -185,8 +187,12 @@ export class DeviceClient {
   }
 }
 
-/** A device that hangs up rather than answer: what encrypting firmware does to a body it cannot read. */
-function isConnectionReset(error: unknown): boolean {
+/**
+ * How encrypting firmware turns down a body it cannot read: it hangs up (ML's note on real devices),
+ * or answers an HTTP error (meross_lan's emulator: 500 "Encryption required").
+ */
+function isRefusal(error: unknown): boolean {
+  if (error instanceof DeviceHttpError) return true;
   return (
     error instanceof DeviceUnreachableError && (error.cause as { code?: unknown })?.code === "ECONNRESET"
   );

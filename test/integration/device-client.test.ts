@@ -70,6 +70,8 @@ async function startStubDevice(options: {
    * other body with this LAN key, kept even after Config.Key changes the device key.
    */
   lanKey?: Buffer;
+  /** How a body it cannot take is turned down: a reset (real firmware), or meross_lan's emulator's HTTP 500. */
+  refusal?: "reset" | "http-500";
 }) {
   const encryptedModel = options.model === "encrypted";
   const devicePair = ecdhKeyPair();
@@ -146,19 +148,21 @@ async function startStubDevice(options: {
     const encrypted = !body.trimStart().startsWith("{");
     const sessionKey = state.sessionKey;
     if (encrypted && !sessionKey) return void request.socket.destroy();
+    const refuse = () => {
+      if (options.refusal !== "http-500") return void request.socket.destroy();
+      response.writeHead(500, "Encryption required").end();
+    };
     let message: MerossMessage;
     try {
       message = parseMessage(encrypted && sessionKey ? decryptLanBody(body, sessionKey) : body);
     } catch {
-      return void request.socket.destroy();
+      return refuse();
     }
     state.seen.push({ message, encrypted });
     const plaintextAllowed = options.lanKey
       ? message.header.namespace === Namespace.SystemAbility
       : PLAINTEXT_NAMESPACES.has(message.header.namespace);
-    if (encryptedModel && !encrypted && !plaintextAllowed) {
-      return void request.socket.destroy();
-    }
+    if (encryptedModel && !encrypted && !plaintextAllowed) return refuse();
     const signedWith = state.key ?? "";
     const answer =
       state.key !== undefined && !isSignatureValid(message.header, state.key)
@@ -330,35 +334,42 @@ describe("DeviceClient against an encrypting device", () => {
   });
 });
 
-describe("DeviceClient against an encrypting device already on a LAN", () => {
-  it("reads System.All with the LAN key when plaintext is refused, and keeps the old LAN key if the device does after Config.Key", async () => {
-    const device = await startStubDevice({
-      model: "encrypted",
-      key: "meross",
-      lanKey: lanAesKey(lanIdentity),
+describe.each(["reset", "http-500"] as const)(
+  "DeviceClient against an encrypting device already on a LAN (refusal: %s)",
+  (refusal) => {
+    it("reads System.All with the LAN key when plaintext is refused, and keeps the old LAN key if the device does after Config.Key", async () => {
+      const device = await startStubDevice({
+        model: "encrypted",
+        key: "meross",
+        lanKey: lanAesKey(lanIdentity),
+        refusal,
+      });
+      const client = clientFor(device.port, "meross");
+
+      await expect(client.getSystemAll()).resolves.toMatchObject({ uuid: IDENTITY.uuid });
+      expect(client.encrypted).toBe(true);
+      expect(
+        device.state.seen.map(({ message, encrypted }) => `${message.header.namespace} ${encrypted}`),
+      ).toEqual([
+        `${Namespace.SystemAll} false`,
+        `${Namespace.SystemAbility} false`,
+        `${Namespace.SystemAll} true`,
+      ]);
+
+      const newKey = "a-new-key-of-ours-0123";
+      await client.setKey({ userId: 1234, key: newKey, brokers });
+      const network = { ssid: "Home ☕", password: "correct horse battery" };
+      await client.setWifi(network);
+      expect(device.state.wifi).toEqual(network);
+      const last = device.state.seen.at(-1);
+      expect(last).toMatchObject({
+        encrypted: true,
+        message: { header: { namespace: Namespace.ConfigWifi } },
+      });
+      expect(last && isSignatureValid(last.message.header, newKey)).toBe(true);
     });
-    const client = clientFor(device.port, "meross");
-
-    await expect(client.getSystemAll()).resolves.toMatchObject({ uuid: IDENTITY.uuid });
-    expect(client.encrypted).toBe(true);
-    expect(
-      device.state.seen.map(({ message, encrypted }) => `${message.header.namespace} ${encrypted}`),
-    ).toEqual([
-      `${Namespace.SystemAll} false`,
-      `${Namespace.SystemAbility} false`,
-      `${Namespace.SystemAll} true`,
-    ]);
-
-    const newKey = "a-new-key-of-ours-0123";
-    await client.setKey({ userId: 1234, key: newKey, brokers });
-    const network = { ssid: "Home ☕", password: "correct horse battery" };
-    await client.setWifi(network);
-    expect(device.state.wifi).toEqual(network);
-    const last = device.state.seen.at(-1);
-    expect(last).toMatchObject({ encrypted: true, message: { header: { namespace: Namespace.ConfigWifi } } });
-    expect(last && isSignatureValid(last.message.header, newKey)).toBe(true);
-  });
-});
+  },
+);
 
 describe("DeviceClient against the simulated device (BS2's setup order)", () => {
   const simulated: SimulatedDevice[] = [];
