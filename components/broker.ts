@@ -12,7 +12,7 @@ export interface MosquittoBrokerArgs {
   /** Name the agent reaches the broker by on the private network (also in the server certificate). */
   alias: string;
   variant: AuthMode;
-  /** eclipse-mosquitto for anonymous, a mosquitto-go-auth image for mysql. */
+  /** A Mosquitto 2 image with /usr/sbin/mosquitto and /mosquitto; for mysql, one with go-auth in it. */
   image: string;
   /** The TLS port, the same inside the container and on the host. */
   tlsPort: number;
@@ -42,8 +42,8 @@ const IN_CONTAINER_ADDRESS = "0.0.0.0";
 
 /**
  * Mosquitto starts as root, drops to its `mosquitto` user and only then reads the TLS key and
- * writes persistence. Uploaded files are root's, and the go-auth image (unlike eclipse-mosquitto)
- * does not chown /mosquitto itself, so the start command hands the key and the data volume to that
+ * writes persistence. Uploaded files are root's, and the go-auth images (unlike eclipse-mosquitto)
+ * do not chown /mosquitto themselves, so the start command hands the key and the data volume to that
  * user, whatever uid each image gives it.
  */
 const START_COMMAND = [

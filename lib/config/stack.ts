@@ -26,11 +26,23 @@ export const authModeSchema = z.enum(AUTH_MODES, {
 /** The session agent's broker login; controllers may not take this name. */
 export const SERVICE_ACCOUNT_NAME = "session-agent";
 
+/**
+ * The maintained continuation of mosquitto-go-auth (github.com/lhns/mosquitto-go-auth; iegomez's was
+ * archived in 2025 with Mosquitto 2.0.18): release 3.5.0 with Mosquitto 2.1.2 on Debian bookworm,
+ * pinned by its exact tag. The stand-in CI tests against follows this release (docs/testing.md).
+ */
+const GO_AUTH_IMAGE = "ghcr.io/lhns/mosquitto-go-auth:3.5.0-mosquitto_2.1.2";
+
 export const DEFAULT_IMAGES = {
-  /** Official image; 2.0.x is built against OpenSSL, which still offers the RSA ciphers old plugs need. */
-  mosquitto: "eclipse-mosquitto:2.0.22",
-  /** Mosquitto with mosquitto-go-auth built in (upstream archived in 2025; this is its last release). */
-  goAuth: "iegomez/mosquitto-go-auth:3.0.0-mosquitto_2.0.18",
+  /**
+   * The anonymous variant runs the same image without loading the plugin: the same Mosquitto 2.1.2,
+   * and Debian bookworm's OpenSSL 3.0, which still offers the RSA key-exchange ciphers older plugs
+   * need (AES128-SHA) and is the OpenSSL the TLS tests run against on Debian 12. The official
+   * eclipse-mosquitto 2.1 line is Alpine-only (eclipse-mosquitto:2.1.2-alpine, a newer OpenSSL these
+   * tests cannot check); it still works as an override.
+   */
+  mosquitto: GO_AUTH_IMAGE,
+  goAuth: GO_AUTH_IMAGE,
   database: "mariadb:11.8",
   agent: "node:20-alpine",
 } as const;

@@ -1,7 +1,8 @@
 /**
  * Where components/broker puts things inside the Mosquitto container, in one place: the rendered
- * mosquitto.conf points at these paths and the component uploads to them. Both images (eclipse-mosquitto
- * and iegomez/mosquitto-go-auth) have /mosquitto, and the go-auth image ships its plugin there.
+ * mosquitto.conf points at these paths and the component uploads to them. Both image lines
+ * (mosquitto-go-auth, default for both variants, and eclipse-mosquitto) have /mosquitto, and the
+ * go-auth images ship their plugin there.
  */
 export const containerPaths = {
   config: "/mosquitto/config/mosquitto.conf",

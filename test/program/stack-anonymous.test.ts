@@ -48,9 +48,9 @@ describe("anonymous variant", () => {
     expect(inputsOf("pki-server-key")).toMatchObject({ algorithm: "RSA", rsaBits: 2048 });
   });
 
-  it("runs eclipse-mosquitto with exactly the rendered anonymous config", () => {
+  it("runs the go-auth image's Mosquitto 2.1.2 (plugin not loaded) with exactly the rendered anonymous config", () => {
     const broker = inputsOf("broker-container");
-    expect(inputsOf("broker-image").name).toBe("eclipse-mosquitto:2.0.22");
+    expect(inputsOf("broker-image").name).toBe("ghcr.io/lhns/mosquitto-go-auth:3.5.0-mosquitto_2.1.2");
     const uploads = broker.uploads as { file: string; content: string }[];
     expect(uploads.find((upload) => upload.file === containerPaths.config)?.content).toBe(
       renderMosquittoConf({

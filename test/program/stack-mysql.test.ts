@@ -216,7 +216,7 @@ describe("mysql variant: broker", () => {
 
   it("runs the go-auth image by id, hands the key to the mosquitto user, and keeps data on a volume", () => {
     const broker = inputsOf("broker-container");
-    expect(inputsOf("broker-image").name).toBe("iegomez/mosquitto-go-auth:3.0.0-mosquitto_2.0.18");
+    expect(inputsOf("broker-image").name).toBe("ghcr.io/lhns/mosquitto-go-auth:3.5.0-mosquitto_2.1.2");
     expect(broker.image).toBe("sha256:broker-image");
     expect(broker.command.join(" ")).toContain(`chown -R mosquitto:mosquitto ${containerPaths.certDir}`);
     expect(broker.volumes).toEqual([
