@@ -11,6 +11,7 @@ import {
   parseStackConfig,
   rawStackConfig,
   type StackConfig,
+  deviceKeySecretOrigin as secretOriginOf,
 } from "./lib/config/stack.ts";
 import { formatBroker } from "./lib/meross/broker-url.ts";
 import { certificatePlan, renewalEpoch } from "./lib/pki/parameters.ts";
@@ -44,6 +45,16 @@ export const deviceKey = pulumi.secret(config.deviceKey ?? generatedSecret("devi
  * a generated key (lib/store/accounts.ts passwordHashIterations). The provisioning script reads it.
  */
 export const deviceKeyOrigin = keyOriginOf(config);
+/** Which key provisioning gives a new device: its own (per-device) or deviceKey (shared). */
+export const keyMode = config.keyMode;
+/**
+ * What per-device keys are derived from (HMAC-SHA256 of the device's uuid, lib/meross/device-key.ts).
+ * Secret; no device ever holds it. Generated even on a shared stack, so switching keyMode needs no
+ * second `pulumi up` before provisioning.
+ */
+export const deviceKeySecret = pulumi.secret(config.deviceKeySecret ?? generatedSecret("device-key-secret"));
+/** Where deviceKeySecret came from, as deviceKeyOrigin for deviceKey: the hash cost of per-device rows. */
+export const deviceKeySecretOrigin = secretOriginOf(config);
 
 const plan = certificatePlan({
   host: config.brokerHost,
@@ -72,6 +83,8 @@ const mysqlVariant =
         devices: config.devices,
         deviceKey,
         deviceKeyOrigin,
+        deviceKeySecret,
+        deviceKeySecretOrigin,
         userId: config.userId,
         controllers: config.controllers.map(({ name }) => name),
       })
@@ -112,6 +125,12 @@ new SessionAgent(
     brokerUrl: broker.internalUrl,
     caPem: pki.caCertificatePem,
     deviceKey,
+    deviceKeySecret,
+    keyGenerations: Object.fromEntries(
+      config.devices.flatMap(({ uuid, keyGeneration }) =>
+        keyGeneration === undefined || keyGeneration === 1 ? [] : [[uuid, keyGeneration]],
+      ),
+    ),
     userId: config.userId,
     ...(mysqlVariant ? { serviceAccount: mysqlVariant.serviceLogin } : {}),
     image: config.images.agent,

@@ -12,6 +12,10 @@ export interface SessionAgentArgs {
   caPem: pulumi.Input<string>;
   /** The stack's device key: the agent signs Bind acknowledgements with it and checks device messages against it. */
   deviceKey: pulumi.Input<string>;
+  /** The stack secret per-device keys are derived from: the agent derives each device's key from its uuid. */
+  deviceKeySecret: pulumi.Input<string>;
+  /** Per-device key generations above 1, by uuid, from the stack config. */
+  keyGenerations: Record<string, number>;
   userId: pulumi.Input<string>;
   /** The agent's own broker login (mysql variant: a `service` account); omit on an anonymous broker. */
   serviceAccount?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
@@ -50,14 +54,25 @@ export class SessionAgent extends pulumi.ComponentResource {
           args.brokerUrl,
           args.caPem,
           args.deviceKey,
+          args.deviceKeySecret,
           args.userId,
           args.serviceAccount?.username,
           args.serviceAccount?.password,
           args.timezone,
         ])
-        .apply(([brokerUrl, ca, key, userId, username, password, timezone]) => {
+        .apply(([brokerUrl, ca, key, keySecret, userId, username, password, timezone]) => {
           const settings: AgentSettings = parseAgentSettings(
-            { brokerUrl, ca, key, userId, username, password, timezone },
+            {
+              brokerUrl,
+              ca,
+              key,
+              keySecret,
+              keyGenerations: args.keyGenerations,
+              userId,
+              username,
+              password,
+              timezone,
+            },
             `the arguments of SessionAgent ${name}`,
           );
           return JSON.stringify(settings);

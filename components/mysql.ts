@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SERVICE_ACCOUNT_NAME, type StackConfig } from "../lib/config/stack.ts";
+import { deviceKeyFor } from "../lib/meross/device-key.ts";
 import {
   type Account,
   controllerAccount,
@@ -16,6 +17,9 @@ export interface MysqlVariantArgs {
   devices: StackConfig["devices"];
   deviceKey: pulumi.Input<string>;
   deviceKeyOrigin: SecretOrigin;
+  /** What per-device keys are derived from (lib/meross/device-key.ts), and where it came from. */
+  deviceKeySecret: pulumi.Input<string>;
+  deviceKeySecretOrigin: SecretOrigin;
   userId: string;
   /** Controller logins to create (Home Assistant, Node-RED…), by name. */
   controllers: readonly string[];
@@ -73,11 +77,20 @@ export class MysqlVariant extends pulumi.ComponentResource {
     const accounts: pulumi.Output<Account[]> = pulumi
       .all([
         args.deviceKey,
+        args.deviceKeySecret,
         service.password,
         pulumi.all(controllers.map((controller) => controller.password)),
       ])
-      .apply(([key, servicePassword, controllerPasswords]) => [
-        ...args.devices.map((device) => deviceAccount(device, key, args.userId, args.deviceKeyOrigin)),
+      .apply(([sharedKey, keySecret, servicePassword, controllerPasswords]) => [
+        // Each device's row follows the key its entry says it holds: mixed stacks stay reachable.
+        ...args.devices.map((device) =>
+          deviceAccount(
+            device,
+            deviceKeyFor(device, { sharedKey, keySecret }),
+            args.userId,
+            device.keyScheme === "per-device" ? args.deviceKeySecretOrigin : args.deviceKeyOrigin,
+          ),
+        ),
         ...controllers.map((controller, index) =>
           controllerAccount(controller.username, controllerPasswords[index] ?? ""),
         ),

@@ -39,7 +39,7 @@ try {
   const { device: identifier, action, flags } = parseControlArguments(args);
   const stack = stackSource(PROJECT_DIR, flags.stack);
   const device = await resolveDeviceFrom(identifier, stack);
-  const settings = await controllerSettingsFrom(flags, stack, process.env);
+  const settings = await controllerSettingsFrom(flags, stack, process.env, device);
   const commander = await withSpinner(`connecting to ${brokerAndLogin(settings)}`, () =>
     DeviceCommander.connect(settings),
   );

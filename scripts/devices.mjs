@@ -13,6 +13,8 @@ const { listInventory, revokeDevice } = await import("../lib/provision/inventory
 const { connectDatabase } = await import("../lib/provision/database.ts");
 const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");
 const { readStackOutputs } = await import("../lib/stack/outputs.ts");
+const { listStackDevices, matchesDevice, UnknownDeviceError } = await import("../lib/stack/devices.ts");
+const { deviceKeyFor } = await import("../lib/meross/device-key.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
@@ -35,9 +37,15 @@ async function openSources(flags) {
   return { ...(pulumi ? { pulumi } : {}), ...(conn ? { conn } : {}) };
 }
 
-/** @param {{ name: string, mac?: string, uuid?: string, kind: string, createdAt?: Date, inStackConfig?: boolean, hasLogin?: boolean }[]} entries */
+/** @param {{ keyScheme?: string, keyGeneration?: number }} entry */
+function keyLabel(entry) {
+  if (entry.keyScheme === undefined) return "-";
+  return entry.keyScheme === "shared" ? "shared" : `own (gen ${entry.keyGeneration})`;
+}
+
+/** @param {{ name: string, mac?: string, uuid?: string, kind: string, createdAt?: Date, inStackConfig?: boolean, hasLogin?: boolean, keyScheme?: string, keyGeneration?: number }[]} entries */
 function table(entries) {
-  const header = ["NAME", "MAC", "UUID", "KIND", "CREATED", "STACK CONFIG"];
+  const header = ["NAME", "MAC", "UUID", "KIND", "KEY", "CREATED", "STACK CONFIG"];
   const rows = [
     header,
     ...entries.map((entry) => [
@@ -45,6 +53,7 @@ function table(entries) {
       entry.mac ?? "-",
       entry.uuid ?? "-",
       entry.hasLogin === false ? `${entry.kind} (no login)` : entry.kind,
+      keyLabel(entry),
       entry.createdAt ? entry.createdAt.toISOString().replace("T", " ").slice(0, 19) : "-",
       entry.kind !== "device" || entry.inStackConfig === undefined ? "-" : entry.inStackConfig ? "yes" : "NO",
     ]),
@@ -109,8 +118,30 @@ try {
             : "  The stack config was not changed (--no-stack): remove it from `devices` or `pulumi up` restores its login.",
       );
     }
+  } else if (command === "key") {
+    if (positional.length !== 1) throw new UsageError("key takes one device: its name, MAC address or uuid");
+    if (flags.stack === false) {
+      throw new UsageError("key reads the device's entry from the stack config: drop --no-stack");
+    }
+    const pulumi = createPulumiRunner({
+      projectDir: PROJECT_DIR,
+      ...(typeof flags.stack === "string" ? { stack: flags.stack } : {}),
+    });
+    const identifier = String(positional[0]);
+    const entry = (await listStackDevices(pulumi)).find((device) => matchesDevice(device, identifier));
+    if (!entry) {
+      throw new UnknownDeviceError(
+        `no device ${JSON.stringify(identifier)} in the stack config; see \`npx zx scripts/devices.mjs list\``,
+      );
+    }
+    const outputs = await readStackOutputs(pulumi);
+    const key = deviceKeyFor(entry, {
+      sharedKey: outputs.deviceKey,
+      ...(outputs.deviceKeySecret === undefined ? {} : { keySecret: outputs.deviceKeySecret }),
+    });
+    console.log(json ? JSON.stringify({ name: entry.name, uuid: entry.uuid, key }, null, 2) : key);
   } else {
-    throw new UsageError(`unknown command ${JSON.stringify(command)}: use list or revoke (see --help)`);
+    throw new UsageError(`unknown command ${JSON.stringify(command)}: use list, revoke or key (see --help)`);
   }
   await sources?.conn?.end();
   process.exit(EXIT.ok);

@@ -10,11 +10,11 @@ import {
 } from "../mqtt/connection.ts";
 import { type Backoff, dropConnection, reconnectWithBackoff } from "../mqtt/reconnect.ts";
 import { type AgentLogger, errorText } from "./log.ts";
-import { SessionResponder } from "./responder.ts";
+import { SessionResponder, type SessionResponderOptions } from "./responder.ts";
 
-export interface SessionAgentOptions extends BrokerClientSettings {
-  /** The device key of the stack: session replies are signed with it and device messages checked against it. */
-  key: string;
+export interface SessionAgentOptions
+  extends BrokerClientSettings,
+    Pick<SessionResponderOptions, "key" | "keySecret" | "keyGenerations"> {
   /** Names the agent's MQTT client (`session-agent-<userId>-<random>`) in the broker's log. */
   userId: string;
   /** IANA zone sent to each device once, and again when a later Bind shows it rebooted; none: zones are left alone. */
@@ -36,7 +36,7 @@ export interface SessionAgent {
  * starts: bad input is logged and skipped, and a lost broker is retried with backoff for ever.
  */
 export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
-  const { log, key } = options;
+  const { log, key, keySecret, keyGenerations } = options;
   const now = options.now ?? (() => new Date());
   // A bad zone is a settings mistake: refuse it now rather than log it for every device.
   if (options.timezone !== undefined) timeRules(options.timezone);
@@ -46,6 +46,8 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
   const broker = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
   const responder = new SessionResponder({
     key,
+    ...(keySecret === undefined ? {} : { keySecret }),
+    ...(keyGenerations === undefined ? {} : { keyGenerations }),
     ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
     ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
   });

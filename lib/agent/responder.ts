@@ -1,3 +1,4 @@
+import { candidateDeviceKeys } from "../meross/device-key.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
 import { Namespace } from "../meross/messages/index.ts";
 import { deviceSubscribeTopic, MEROSS_LAN_REPLY_TOPIC } from "../meross/topics.ts";
@@ -17,6 +18,17 @@ export interface Response {
   replies: Outgoing[];
 }
 
+export interface SessionResponderOptions {
+  /** The stack's shared device key. */
+  key: string;
+  /** The stack secret per-device keys come from; without it every device must hold `key`. */
+  keySecret?: string;
+  /** Per-device key generations above 1, by uuid (the stack config's, as of the last `pulumi up`). */
+  keyGenerations?: Record<string, number>;
+  timezone?: string;
+  maxMessageBytes?: number;
+}
+
 /** A device sends Clock and Bind back to back on connect: one zone per connection is enough. */
 const ZONE_RESEND_AFTER_BOOT_MS = 30_000;
 
@@ -29,14 +41,16 @@ export class SessionResponder {
   private merossLanSeen = false;
   /** uuid -> the last Time SET sent; one entry per device, so it cannot grow without bound. */
   private readonly zoneRequests = new Map<string, { messageId: string; sentAt: number }>();
+  /** uuid -> the key its last valid message was signed with: tried first next time. */
+  private readonly verifiedKeys = new Map<string, string>();
 
-  constructor(private readonly options: { key: string; timezone?: string; maxMessageBytes?: number }) {}
+  constructor(private readonly options: SessionResponderOptions) {}
 
   handle(topic: string, payload: Buffer, now: Date): Response {
-    const { key, maxMessageBytes } = this.options;
+    const { maxMessageBytes } = this.options;
     if (topic === MEROSS_LAN_REPLY_TOPIC) return this.merossLanReply();
     const inspection = inspectDeviceMessage(topic, payload, {
-      key,
+      keysFor: (uuid) => this.keysFor(uuid),
       ...(maxMessageBytes === undefined ? {} : { maxBytes: maxMessageBytes }),
     });
     if (!inspection.ok) {
@@ -54,7 +68,8 @@ export class SessionResponder {
         replies: [],
       };
     }
-    const { uuid, message } = inspection;
+    const { uuid, message, key } = inspection;
+    this.verifiedKeys.set(uuid, key);
     const log: AgentLogEntry[] = [];
     const replies: Outgoing[] = [];
     if (!this.seenDevices.has(uuid)) {
@@ -71,9 +86,21 @@ export class SessionResponder {
     }
     const zoneReply = this.zoneReply(uuid, message);
     if (zoneReply) log.push(zoneReply);
-    const zone = this.zoneRequest(uuid, answer?.event === "bind-acknowledged", now);
+    const zone = this.zoneRequest(uuid, key, answer?.event === "bind-acknowledged", now);
     if (zone) replies.push(zone);
     return { log, replies };
+  }
+
+  /** The device's last verified key first, then the shared key and its per-device keys. */
+  private keysFor(uuid: string): string[] {
+    const { key, keySecret, keyGenerations } = this.options;
+    const candidates = candidateDeviceKeys(
+      uuid,
+      { sharedKey: key, ...(keySecret === undefined ? {} : { keySecret }) },
+      keyGenerations?.[uuid],
+    );
+    const last = this.verifiedKeys.get(uuid);
+    return last === undefined ? candidates : [last, ...candidates.filter((candidate) => candidate !== last)];
   }
 
   /**
@@ -110,8 +137,8 @@ export class SessionResponder {
   }
 
   /** Due once per device, and again when a Bind says it booted on a later connection. */
-  private zoneRequest(uuid: string, booted: boolean, now: Date): Outgoing | undefined {
-    const { timezone, key } = this.options;
+  private zoneRequest(uuid: string, key: string, booted: boolean, now: Date): Outgoing | undefined {
+    const { timezone } = this.options;
     if (timezone === undefined) return undefined;
     const last = this.zoneRequests.get(uuid);
     const due = last === undefined || (booted && now.getTime() - last.sentAt > ZONE_RESEND_AFTER_BOOT_MS);

@@ -25,17 +25,20 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 export type RejectReason = "unexpected-topic" | "too-large" | "not-json" | "not-meross" | "bad-signature";
 
 export type Inspection =
-  | { ok: true; uuid: string; message: MerossMessage }
+  /** `key`: the one of the candidates the message is signed with, for the answer. */
+  | { ok: true; uuid: string; message: MerossMessage; key: string }
   | { ok: false; uuid?: string; reason: RejectReason; detail: string };
 
 /**
  * Decides whether a message on a device's publish topic is one the agent may act on. The uuid comes
- * from the topic, not the header: the broker's ACL lets a device publish only to its own topic.
+ * from the topic, not the header: the broker's ACL lets a device publish only to its own topic. In a
+ * stack moving to per-device keys a device may hold either kind, so it is checked against each of
+ * `keysFor(uuid)` and answered with the one it was signed with.
  */
 export function inspectDeviceMessage(
   topic: string,
   payload: Buffer,
-  options: { key: string; maxBytes?: number },
+  options: { keysFor: (uuid: string) => readonly string[]; maxBytes?: number },
 ): Inspection {
   const uuid = uuidFromDeviceTopic(topic);
   if (uuid === undefined || topic !== devicePublishTopic(uuid)) {
@@ -66,15 +69,16 @@ export function inspectDeviceMessage(
       detail: error instanceof Error ? error.message : String(error),
     };
   }
-  if (!isSignatureValid(message.header, options.key)) {
+  const key = options.keysFor(uuid).find((candidate) => isSignatureValid(message.header, candidate));
+  if (key === undefined) {
     return {
       ok: false,
       uuid,
       reason: "bad-signature",
-      detail: `${message.header.method} ${message.header.namespace} is not signed with the stack's device key`,
+      detail: `${message.header.method} ${message.header.namespace} is signed with neither the stack's shared key nor this device's own key`,
     };
   }
-  return { ok: true, uuid, message };
+  return { ok: true, uuid, message, key };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { brokerUrlSchema } from "../meross/broker-url.ts";
-import { deviceKeySchema, userIdSchema } from "../meross/identifiers.ts";
+import { deviceKeySecretSchema, keyGenerationSchema } from "../meross/device-key.ts";
+import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { timeRules } from "../meross/time-rules.ts";
 
 /**
@@ -16,6 +17,10 @@ export const agentSettingsSchema = z
     username: z.string().min(1).optional(),
     password: z.string().optional(),
     key: deviceKeySchema,
+    /** Per-device keys are derived from it (lib/meross/device-key.ts); absent: every device has `key`. */
+    keySecret: deviceKeySecretSchema.optional(),
+    /** Per-device generations above 1, by uuid, as the stack config last said. */
+    keyGenerations: z.record(uuidSchema, keyGenerationSchema).optional(),
     userId: userIdSchema,
     timezone: z
       .string()
@@ -41,11 +46,12 @@ export const AGENT_ENVIRONMENT = {
   username: "AGENT_USERNAME",
   password: "AGENT_PASSWORD",
   key: "AGENT_KEY",
+  keySecret: "AGENT_KEY_SECRET",
   userId: "AGENT_USER_ID",
   timezone: "AGENT_TIMEZONE",
 } as const;
 
-const SECRET_FIELDS = new Set(["key", "password"]);
+const SECRET_FIELDS = new Set(["key", "keySecret", "password"]);
 
 export class AgentSettingsError extends Error {
   constructor(message: string) {
@@ -95,6 +101,7 @@ export function loadAgentSettings(
       username: env[AGENT_ENVIRONMENT.username],
       password: env[AGENT_ENVIRONMENT.password],
       key: env[AGENT_ENVIRONMENT.key],
+      keySecret: env[AGENT_ENVIRONMENT.keySecret],
       userId: env[AGENT_ENVIRONMENT.userId],
       timezone: env[AGENT_ENVIRONMENT.timezone],
     }).filter(([, value]) => value !== undefined && value !== ""),

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type FlagSpec, parseScriptFlags, readCaFile, single, stackFlag, UsageError } from "../cli/flags.ts";
 import { brokerUrlSchema } from "../meross/broker-url.ts";
+import { deviceKeyFor } from "../meross/device-key.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { type BrokerClientSettings, usesPlainMqtt } from "../mqtt/connection.ts";
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
@@ -189,13 +190,27 @@ export function brokerAndLogin(settings: BrokerClientSettings): string {
     : `${settings.brokerUrl} as ${settings.username}`;
 }
 
+/**
+ * The key the device signs with: --key (or the environment) as given, else the one its stack config
+ * entry says it holds (its own, or the stack's shared key; a uuid not in the config: the shared key).
+ */
+function stackKeyOf(
+  device: ResolvedDevice | undefined,
+  outputs: StackOutputs | undefined,
+): string | undefined {
+  if (outputs === undefined || device === undefined) return outputs?.deviceKey;
+  const { deviceKey: sharedKey, deviceKeySecret: keySecret } = outputs;
+  return deviceKeyFor(device, { sharedKey, ...(keySecret === undefined ? {} : { keySecret }) });
+}
+
 export async function resolveControllerSettings(
   flags: ControlFlags,
   outputs: StackOutputs | undefined,
   env: NodeJS.ProcessEnv,
+  device?: ResolvedDevice,
 ): Promise<ControllerSettings> {
   const broker = await resolveBrokerSettings(flags, outputs, env);
-  const key = flags.key ?? env[SECRET_ENVIRONMENT.key] ?? outputs?.deviceKey;
+  const key = flags.key ?? env[SECRET_ENVIRONMENT.key] ?? stackKeyOf(device, outputs);
   if (key === undefined) {
     throw new UsageError(
       `--key (or ${SECRET_ENVIRONMENT.key}) is needed without the stack: the key devices sign with`,
@@ -223,8 +238,9 @@ export function controllerSettingsFrom(
   flags: ControlFlags,
   stack: StackSource | undefined,
   env: NodeJS.ProcessEnv,
+  device?: ResolvedDevice,
 ): Promise<ControllerSettings> {
-  return flagsBeforeStack((outputs) => resolveControllerSettings(flags, outputs, env), stack);
+  return flagsBeforeStack((outputs) => resolveControllerSettings(flags, outputs, env, device), stack);
 }
 
 export function brokerSettingsFrom(

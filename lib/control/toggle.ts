@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { UsageError } from "../cli/flags.ts";
+import type { DeviceKeying } from "../meross/device-key.ts";
 import { DeviceError } from "../meross/envelope.ts";
+import { withoutUndefined } from "../meross/fields.ts";
 import { uuidSchema } from "../meross/identifiers.ts";
 import {
   type DeviceRequest,
@@ -30,7 +32,7 @@ export const channelSchema = z.coerce
   .min(0, "must be 0 or more")
   .max(15, "must be 15 or less");
 
-export interface ResolvedDevice {
+export interface ResolvedDevice extends Partial<DeviceKeying> {
   uuid: string;
   /** The config name, when the device has one. */
   name?: string;
@@ -47,7 +49,8 @@ export function resolveDevice(identifier: string, devices: readonly StackDevice[
           "provision it again or fix Pulumi.<stack>.yaml",
       );
     }
-    return { uuid: uuid.data, name: entry.name };
+    const { keyScheme, keyGeneration } = entry;
+    return { uuid: uuid.data, name: entry.name, ...withoutUndefined({ keyScheme, keyGeneration }) };
   }
   const uuid = uuidSchema.safeParse(identifier);
   if (uuid.success) return { uuid: uuid.data };

@@ -1,4 +1,5 @@
 import type { Connection } from "mysql2/promise";
+import type { KeyScheme } from "../meross/device-key.ts";
 import {
   listStackDevices,
   matchesDevice,
@@ -27,6 +28,16 @@ export interface InventoryEntry {
   inStackConfig?: boolean;
   /** undefined on the anonymous broker (no logins). */
   hasLogin?: boolean;
+  /** Devices in the stack config: which key they hold (never the key itself). */
+  keyScheme?: KeyScheme;
+  keyGeneration?: number;
+}
+
+/** What the stack config entry says about a device's key; an entry without a scheme holds the shared key. */
+function keyingOf(entry: StackDevice | undefined): Pick<InventoryEntry, "keyScheme" | "keyGeneration"> {
+  if (entry === undefined) return {};
+  const keyScheme = entry.keyScheme ?? "shared";
+  return keyScheme === "shared" ? { keyScheme } : { keyScheme, keyGeneration: entry.keyGeneration ?? 1 };
 }
 
 export interface Inventory {
@@ -49,8 +60,10 @@ export async function listInventory(sources: {
   const drift: string[] = [];
   for (const account of accounts ?? []) {
     const device = account.kind === "device";
-    const inStackConfig =
-      device && configured ? configured.some((entry) => matchesDevice(entry, account.username)) : undefined;
+    const entry = device
+      ? configured?.find((candidate) => matchesDevice(candidate, account.username))
+      : undefined;
+    const inStackConfig = device && configured ? entry !== undefined : undefined;
     entries.push({
       name: account.name,
       ...(device ? { mac: account.username } : {}),
@@ -59,6 +72,7 @@ export async function listInventory(sources: {
       createdAt: account.createdAt,
       ...(inStackConfig === undefined ? {} : { inStackConfig }),
       hasLogin: true,
+      ...keyingOf(entry),
     });
     if (inStackConfig === false) {
       drift.push(
@@ -79,6 +93,7 @@ export async function listInventory(sources: {
       kind: "device",
       inStackConfig: true,
       ...(accounts ? { hasLogin: false } : {}),
+      ...keyingOf(entry),
     });
     if (accounts) {
       drift.push(

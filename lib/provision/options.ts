@@ -22,7 +22,7 @@ import {
 import { isOpenEncryption, WifiCipher, WifiEncryption, type WifiNetwork } from "../meross/messages/index.ts";
 import { usesPlainMqtt } from "../mqtt/connection.ts";
 import type { MysqlSettings, StackOutputs } from "../stack/outputs.ts";
-import type { SecretOrigin } from "../store/accounts.ts";
+import { type KeyPolicy, keyPolicyFrom } from "./keys.ts";
 
 /**
  * The flags of `provision.mjs info|setup` and `devices.mjs`, validated in full before anything is
@@ -252,9 +252,8 @@ export interface SetupSettings {
   device: DeviceAddress;
   /** What requests are signed with until Config.Key: the device's current key. */
   signingKey: string;
-  key: string;
-  /** "generated" only when the key is the stack's own generated one; a --key is a person's choice. */
-  keyOrigin: SecretOrigin;
+  /** Which key the device is given (its own, or the shared one), applied once its uuid is known. */
+  keyPolicy: KeyPolicy;
   userId: string;
   brokers: [BrokerAddress, BrokerAddress];
   /** The first broker as written, for this machine's own connection (it honours mqtt:// vs mqtts://). */
@@ -282,14 +281,15 @@ function hostTimezone(): string {
 export async function resolveSetupSettings(
   flags: SetupFlags,
   outputs?: StackOutputs,
+  options: { rotate?: boolean } = {},
 ): Promise<SetupSettings> {
   const missing: string[] = [];
   // brokerHost, the stack's first URL, is the address meant for devices; the extra names are for
   // other clients, so by default the device gets brokerHost as both gateways (protocol §4.3).
   const brokerUrls = flags.mqtt.length > 0 ? flags.mqtt : (outputs?.brokerUrls.slice(0, 1) ?? []);
   if (brokerUrls.length === 0) missing.push("--mqtt mqtts://<broker host>:<port>");
-  const key = flags.key ?? outputs?.deviceKey;
-  if (key === undefined) missing.push("--key <the key devices sign with, 16+ characters>");
+  const keyPolicy = keyPolicyFrom({ ...withoutUndefined({ key: flags.key }), ...options }, outputs ?? {});
+  if (keyPolicy === undefined) missing.push("--key <the key devices sign with, 16+ characters>");
   const userId = flags.user ?? outputs?.userId;
   if (userId === undefined) missing.push("--user <numeric user id>");
   const authMode = flags["auth-mode"] ?? outputs?.authMode ?? "anonymous";
@@ -325,9 +325,8 @@ export async function resolveSetupSettings(
       : undefined;
   return {
     device: flags.ip,
-    signingKey: flags["current-key"] ?? (key as string),
-    key: key as string,
-    keyOrigin: flags.key === undefined && outputs?.deviceKeyOrigin === "generated" ? "generated" : "chosen",
+    signingKey: flags["current-key"] ?? (keyPolicy as KeyPolicy).keys.sharedKey,
+    keyPolicy: keyPolicy as KeyPolicy,
     userId: userId as string,
     brokers: brokerPairSchema.parse(brokerUrls),
     brokerUrl: brokerUrls[0] as string,

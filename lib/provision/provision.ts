@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
 import { UsageError } from "../cli/flags.ts";
 import { DeviceClient } from "../meross/device-client.ts";
+import { withoutUndefined } from "../meross/fields.ts";
 import { userIdSchema } from "../meross/identifiers.ts";
 import {
   Namespace,
@@ -9,7 +10,7 @@ import {
   type SystemAllSummary,
   type WifiAccessPoint,
 } from "../meross/messages/index.ts";
-import { recordStackDevice } from "../stack/devices.ts";
+import { listStackDevices, matchesDevice, recordStackDevice } from "../stack/devices.ts";
 import type { PulumiRunner } from "../stack/pulumi-cli.ts";
 import { controllerAccount, deviceAccount } from "../store/accounts.ts";
 import { revokeAccount, upsertAccount } from "../store/database.ts";
@@ -44,12 +45,15 @@ export async function provisionDevice(
       settings,
       {
         openDevice: (key) => openDeviceClient(settings.device, key),
+        ...(options.pulumi
+          ? { recordedKeying: (uuid) => recordedKeying(options.pulumi as PulumiRunner, uuid) }
+          : {}),
         ...(conn
           ? {
-              registerCredentials: async (device) => {
+              registerCredentials: async (device, assigned) => {
                 const outcome = await upsertAccount(
                   conn,
-                  deviceAccount(device, settings.key, settings.userId, settings.keyOrigin),
+                  deviceAccount(device, assigned.key, settings.userId, assigned.origin),
                 );
                 return `${device.mac} ${outcome}`;
               },
@@ -73,6 +77,12 @@ export async function provisionDevice(
   }
 }
 
+/** The key scheme and generation the stack config records for the device with this uuid. */
+async function recordedKeying(pulumi: PulumiRunner, uuid: string) {
+  const entry = (await listStackDevices(pulumi)).find((device) => matchesDevice(device, uuid));
+  return entry && withoutUndefined({ keyScheme: entry.keyScheme, keyGeneration: entry.keyGeneration });
+}
+
 /**
  * On the mysql broker the watcher needs a login: a controller account made for this one wait, with a
  * random password, removed afterwards (a leftover one is harmless and `pulumi up` drops it).
@@ -81,7 +91,7 @@ async function watchDevice(
   settings: SetupSettings,
   device: SystemAllSummary,
   conn: Connection | undefined,
-  options: { hadSession: boolean },
+  { key, ...options }: { hadSession: boolean; key: string },
 ): Promise<ArrivalWatch> {
   const login = conn
     ? controllerAccount(`provision-${randomBytes(4).toString("hex")}`, randomBytes(18).toString("base64url"))
@@ -93,7 +103,7 @@ async function watchDevice(
       brokerUrl: settings.brokerUrl,
       ...(settings.caPem ? { caPem: settings.caPem } : {}),
       ...(login ? { username: login.username, password: login.password } : {}),
-      key: settings.key,
+      key,
       userId: settings.userId,
       timeoutMs: settings.timeoutMs,
     },

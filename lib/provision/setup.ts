@@ -2,6 +2,7 @@ import { UsageError } from "../cli/flags.ts";
 import { deviceNameSchema } from "../config/stack.ts";
 import type { ExitCategory } from "../exit-category.ts";
 import { type BrokerAddress, formatBroker } from "../meross/broker-url.ts";
+import type { DeviceKeying } from "../meross/device-key.ts";
 import { DeviceError, ProtocolError, WrongKeyError } from "../meross/envelope.ts";
 import { withoutUndefined } from "../meross/fields.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
@@ -16,6 +17,7 @@ import {
 } from "../meross/messages/index.ts";
 import type { WifixIdentity } from "../meross/wifi.ts";
 import type { StackDevice } from "../stack/devices.ts";
+import { type AssignedKey, assignDeviceKey } from "./keys.ts";
 import type { SetupSettings } from "./options.ts";
 import { executePlan, type PlannedStep, type StepEvent, type StepOutcome, StepSkipped } from "./steps.ts";
 
@@ -106,13 +108,19 @@ export interface OnlineReport {
 export interface SetupServices {
   /** A client for the device that signs with `key`. */
   openDevice: (key: string) => SetupDevice;
-  registerCredentials?: (device: StackDevice) => Promise<string>;
+  /** What the stack config says about the device's key now (re-runs keep its generation, rekey adds one). */
+  recordedKeying?: (uuid: string) => Promise<Partial<DeviceKeying> | undefined>;
+  registerCredentials?: (device: StackDevice, key: AssignedKey) => Promise<string>;
   recordInStack?: (device: StackDevice) => Promise<string>;
   /**
    * Starts watching the broker for the device before its settings are sent, so that its old session
-   * (if it had one) can be told from the new one; see lib/provision/online.ts.
+   * (if it had one) can be told from the new one; see lib/provision/online.ts. It asks the device over
+   * MQTT with `key`, the one it is being given.
    */
-  watchOnline?: (device: SystemAllSummary, options: { hadSession: boolean }) => Promise<ArrivalWatch>;
+  watchOnline?: (
+    device: SystemAllSummary,
+    options: { hadSession: boolean; key: string },
+  ) => Promise<ArrivalWatch>;
   /** Said once the Wi-Fi settings went out and the device reboots (or, with --no-wifi, must be power-cycled). */
   onHandOff?: (message: string) => void;
 }
@@ -131,6 +139,8 @@ const WATCH_READY_MS = 10_000;
 export interface SetupResult {
   device: SystemAllSummary;
   name: string;
+  /** Which key it was given (not the key itself). */
+  keying: DeviceKeying;
   wifiNamespace?: string;
   /** The network as sent, without its password. */
   wifi?: Omit<WifiNetwork, "password">;
@@ -241,17 +251,27 @@ export async function runSetup(
   let watch: ArrivalWatch | undefined;
   /** It had a broker session when read (System.All online.status 1): a device already on a LAN. */
   const hadSession = () => known().onlineStatus === 1;
+  let assigned: AssignedKey | undefined;
 
   const known = (): SystemAllSummary => {
     if (!identity) throw new Error("the device has not been read yet");
     return identity;
   };
+  const keyFor = async (uuid: string): Promise<AssignedKey> =>
+    assignDeviceKey(settings.keyPolicy, uuid, await services.recordedKeying?.(uuid));
+  const newKey = (): AssignedKey => {
+    if (!assigned) throw new Error("the device's new key has not been decided yet");
+    return assigned;
+  };
   const stackDevice = (): StackDevice => {
     const { macAddress, uuid } = known();
+    const { keyScheme, keyGeneration } = newKey();
+    // An entry without a scheme holds the shared key: shared-key entries stay as they always were.
     return {
       name: name as string,
       mac: macAddressSchema.parse(macAddress),
       uuid: uuidSchema.parse(uuid),
+      ...(keyScheme === "shared" ? {} : { keyScheme, keyGeneration }),
     };
   };
 
@@ -264,13 +284,24 @@ export async function runSetup(
           identity = await device.getSystemAll();
         } catch (error) {
           // An earlier run that got past Config.Key left the device on the new key: carry on with it.
-          if (!(error instanceof WrongKeyError) || settings.signingKey === settings.key) throw error;
-          device = services.openDevice(settings.key);
+          // A device's own key needs its uuid, so that retry needs --uuid (rekey always has it).
+          const uuid = settings.expected.uuid;
+          const retry =
+            settings.keyPolicy.mode === "shared"
+              ? settings.keyPolicy.keys.sharedKey
+              : uuid === undefined
+                ? undefined
+                : (await keyFor(uuid)).key;
+          if (!(error instanceof WrongKeyError) || retry === undefined || retry === settings.signingKey) {
+            throw error;
+          }
+          device = services.openDevice(retry);
           identity = await device.getSystemAll();
           note = " (it already has the new key from an earlier run)";
         }
         checkIdentity(identity, settings.expected);
         name ??= defaultDeviceName(identity);
+        assigned = await keyFor(uuidSchema.parse(identity.uuid));
         return `${identity.type} ${identity.macAddress} uuid ${identity.uuid}, will be named "${name}"${note}`;
       },
       "read-abilities": async () => {
@@ -325,19 +356,20 @@ export async function runSetup(
       "register-credentials": async () => {
         if (!services.registerCredentials)
           throw new Error("no credential store was given for the mysql variant");
-        return services.registerCredentials(stackDevice());
+        return services.registerCredentials(stackDevice(), newKey());
       },
       "record-in-stack": async () => {
         if (!services.recordInStack) throw new Error("no stack to record the device in");
         return services.recordInStack(stackDevice());
       },
       "set-key": async () => {
+        const { key, keyScheme, keyGeneration } = newKey();
         if (settings.wait && services.watchOnline) {
-          watch = await services.watchOnline(known(), { hadSession: hadSession() });
+          watch = await services.watchOnline(known(), { hadSession: hadSession(), key });
           // A device on a broker may reconnect the moment it has the new key: be subscribed first.
           if (hadSession()) await watch.ready(WATCH_READY_MS);
         }
-        await device.setKey({ userId: settings.userId, key: settings.key, brokers: settings.brokers });
+        await device.setKey({ userId: settings.userId, key, brokers: settings.brokers });
         if (!settings.wifi) {
           watch?.acknowledged();
           services.onHandOff?.(
@@ -346,7 +378,7 @@ export async function runSetup(
               "setup again with --wifi-ssid/--wifi-pass of the network it is on: the Wi-Fi step restarts it.",
           );
         }
-        return `user id ${settings.userId}`;
+        return `user id ${settings.userId}, ${keyScheme === "shared" ? "the shared key" : `its own key (generation ${keyGeneration})`}`;
       },
       "set-wifi": async () => {
         const { type, uuid, macAddress } = known();
@@ -371,9 +403,11 @@ export async function runSetup(
     },
     options,
   ).finally(() => watch?.stop());
+  const { keyScheme, keyGeneration } = newKey();
   return {
     device: known(),
     name: name as string,
+    keying: { keyScheme, ...(keyGeneration === undefined ? {} : { keyGeneration }) },
     ...(wifiNamespace ? { wifiNamespace } : {}),
     ...(wifi ? { wifi: withoutPassword(wifi) } : {}),
     ...(online ? { online } : {}),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ExitCategory } from "../exit-category.ts";
+import { type DeviceKeying, keyGenerationSchema, keySchemeSchema } from "../meross/device-key.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import type { PulumiRunner } from "./pulumi-cli.ts";
 
@@ -8,7 +9,7 @@ import type { PulumiRunner } from "./pulumi-cli.ts";
  * makes the MySQL rows match it. Provisioning writes the row at once (so the device can connect
  * now) and records the device here (so the next `pulumi up` keeps the row); revoking removes both.
  */
-export interface StackDevice {
+export interface StackDevice extends Partial<DeviceKeying> {
   name: string;
   mac: string;
   uuid: string;
@@ -26,8 +27,15 @@ const storedTextSchema = z
   .optional()
   .transform((value) => (value === undefined ? "" : String(value)));
 
+/** A key scheme or generation that does not parse counts as absent; `pulumi up` names the bad value. */
 const storedDeviceSchema = z
-  .object({ name: storedTextSchema, mac: storedTextSchema, uuid: storedTextSchema })
+  .object({
+    name: storedTextSchema,
+    mac: storedTextSchema,
+    uuid: storedTextSchema,
+    keyScheme: keySchemeSchema.optional().catch(undefined),
+    keyGeneration: keyGenerationSchema.optional().catch(undefined),
+  })
   .loose();
 
 /** No device by that name, MAC or uuid: in the stack config, or in MySQL. */
@@ -76,7 +84,13 @@ export async function listStackDevices(pulumi: PulumiRunner): Promise<StackDevic
       `stack config \`${DEVICES_KEY}\` must be a list of {name, mac, uuid}; fix it in Pulumi.<stack>.yaml`,
     );
   }
-  return devices.data.map(({ name, mac, uuid }) => ({ name, mac, uuid }));
+  return devices.data.map(({ name, mac, uuid, keyScheme, keyGeneration }) => ({
+    name,
+    mac,
+    uuid,
+    ...(keyScheme === undefined ? {} : { keyScheme }),
+    ...(keyGeneration === undefined ? {} : { keyGeneration }),
+  }));
 }
 
 function sameDevice(entry: StackDevice, device: StackDevice): boolean {
@@ -109,7 +123,8 @@ export type RecordOutcome = "added" | "updated" | "unchanged";
 /**
  * Adds the device to the stack config, or updates the entry with the same MAC or uuid, so running
  * it twice changes nothing. Values are written as strings (`--type string`): a name such as `42`
- * or an all-digit uuid would otherwise become a YAML number.
+ * or an all-digit uuid would otherwise become a YAML number. The key scheme and generation say which
+ * key the device was given; a device moved back to the shared key loses its generation.
  */
 export async function recordStackDevice(pulumi: PulumiRunner, device: StackDevice): Promise<RecordOutcome> {
   const existing = await listStackDevices(pulumi);
@@ -125,17 +140,15 @@ export async function recordStackDevice(pulumi: PulumiRunner, device: StackDevic
   const target = index === -1 ? existing.length : index;
   const current = existing[target];
   let changed = false;
-  for (const field of ["name", "mac", "uuid"] as const) {
-    if (current?.[field] === device[field]) continue;
-    await pulumi.run([
-      "config",
-      "set",
-      "--path",
-      "--type",
-      "string",
-      `${DEVICES_KEY}[${target}].${field}`,
-      device[field],
-    ]);
+  for (const field of ["name", "mac", "uuid", "keyScheme", "keyGeneration"] as const) {
+    const value = device[field];
+    if (current?.[field] === value) continue;
+    const path = `${DEVICES_KEY}[${target}].${field}`;
+    if (value === undefined) {
+      await pulumi.run(["config", "rm", "--path", path]);
+    } else {
+      await pulumi.run(["config", "set", "--path", "--type", "string", path, String(value)]);
+    }
     changed = true;
   }
   if (!changed) return "unchanged";

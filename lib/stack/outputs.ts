@@ -2,6 +2,7 @@ import { z } from "zod";
 import { type AuthMode, authModeSchema } from "../config/stack.ts";
 import type { ExitCategory } from "../exit-category.ts";
 import { brokerAddressSchema } from "../meross/broker-url.ts";
+import { deviceKeySecretSchema, type KeyScheme, keySchemeSchema } from "../meross/device-key.ts";
 import { deviceKeySchema, hostSchema, portSchema, userIdSchema } from "../meross/identifiers.ts";
 import { SECRET_ORIGINS, type SecretOrigin } from "../store/accounts.ts";
 import { PulumiCommandError, type PulumiRunner } from "./pulumi-cli.ts";
@@ -32,6 +33,9 @@ const rawOutputsSchema = z.object({
   userId: userIdSchema,
   deviceKey: deviceKeySchema,
   deviceKeyOrigin: z.enum(SECRET_ORIGINS).optional(),
+  keyMode: keySchemeSchema.optional(),
+  deviceKeySecret: deviceKeySecretSchema.optional(),
+  deviceKeySecretOrigin: z.enum(SECRET_ORIGINS).optional(),
   authMode: authModeSchema.optional(),
   mysql: mysqlSettingsSchema.nullish(),
   controllerCredentials: z.record(z.string(), controllerLoginSchema).nullish(),
@@ -47,6 +51,11 @@ export interface StackOutputs {
   deviceKey: string;
   /** Absent on a stack from before this output: such a key counts as chosen (slow hash, the safe side). */
   deviceKeyOrigin?: SecretOrigin;
+  /** Which key provisioning gives a new device; absent (a stack from before per-device keys): shared. */
+  keyMode?: KeyScheme;
+  /** What per-device keys are derived from; absent on a stack from before per-device keys. */
+  deviceKeySecret?: string;
+  deviceKeySecretOrigin?: SecretOrigin;
   authMode: AuthMode;
   mysql?: MysqlSettings;
   /** The stack's controller logins by config name (mysql variant; empty otherwise). */
@@ -91,10 +100,22 @@ export async function readStackOutputs(pulumi: PulumiRunner): Promise<StackOutpu
     const issue = parsed.error.issues[0];
     throw new StackUnavailableError(`output ${issue?.path.join(".") || "(root)"} ${issue?.message}`);
   }
-  const { mysql, authMode, deviceKeyOrigin, controllerCredentials, ...rest } = parsed.data;
+  const {
+    mysql,
+    authMode,
+    deviceKeyOrigin,
+    keyMode,
+    deviceKeySecret,
+    deviceKeySecretOrigin,
+    controllerCredentials,
+    ...rest
+  } = parsed.data;
   return {
     ...rest,
     ...(deviceKeyOrigin ? { deviceKeyOrigin } : {}),
+    ...(keyMode ? { keyMode } : {}),
+    ...(deviceKeySecret ? { deviceKeySecret } : {}),
+    ...(deviceKeySecretOrigin ? { deviceKeySecretOrigin } : {}),
     controllerLogins: controllerCredentials ?? {},
     authMode: authMode ?? (mysql ? "mysql" : "anonymous"),
     ...(mysql ? { mysql } : {}),

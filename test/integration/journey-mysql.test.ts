@@ -156,7 +156,7 @@ describe("journey on the mysql variant", () => {
     const row = run.stdout.split("\n").find((line) => line.startsWith(NAME));
     expect(row).toMatch(
       new RegExp(
-        `^${NAME}\\s+${device.macAddress}\\s+${device.uuid}\\s+device\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+yes$`,
+        `^${NAME}\\s+${device.macAddress}\\s+${device.uuid}\\s+device\\s+shared\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+yes$`,
       ),
     );
     expect(run.stdout).toMatch(/homeassistant\s+-\s+-\s+controller/);
@@ -234,7 +234,7 @@ describe("without the stack, after a failed first attempt", () => {
     const listed = await runScript("devices.mjs", ["list", "--no-stack", "--mysql", mysqlUrl]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(
-      new RegExp(`${second.macAddress}\\s+${second.uuid}\\s+device\\s+\\S+ \\S+\\s+-`),
+      new RegExp(`${second.macAddress}\\s+${second.uuid}\\s+device\\s+-\\s+\\S+ \\S+\\s+-`),
     );
   });
 });

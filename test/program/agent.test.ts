@@ -15,6 +15,7 @@ interface Upload {
 const created: pulumi.runtime.MockResourceArgs[] = [];
 
 const KEY = "stack-device-key-for-the-agent-test";
+const KEY_SECRET = "stack-secret-per-device-keys-come-from";
 const PASSWORD = "service-password-0123456789";
 const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
@@ -45,6 +46,8 @@ describe("components/agent SessionAgent", () => {
       brokerUrl: "mqtts://mosquitto:8883",
       caPem: CA,
       deviceKey: pulumi.secret(KEY),
+      deviceKeySecret: pulumi.secret(KEY_SECRET),
+      keyGenerations: {},
       userId: "1234",
       serviceAccount: { username: "session-agent", password: pulumi.secret(PASSWORD) },
       image: "node:20-alpine",
@@ -110,6 +113,8 @@ describe("components/agent SessionAgent", () => {
       brokerUrl: "mqtts://mosquitto:8883",
       ca: CA,
       key: KEY,
+      keySecret: KEY_SECRET,
+      keyGenerations: {},
       userId: "1234",
       username: "session-agent",
       password: PASSWORD,
@@ -121,6 +126,7 @@ describe("components/agent SessionAgent", () => {
     const envs = container().inputs.envs as string[];
     expect(envs).toContain("AGENT_SETTINGS_FILE=/opt/meross-agent/settings.json");
     expect(envs.join(" ")).not.toContain(KEY);
+    expect(envs.join(" ")).not.toContain(KEY_SECRET);
     expect(envs.join(" ")).not.toContain(PASSWORD);
   });
 });

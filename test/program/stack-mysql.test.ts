@@ -292,7 +292,7 @@ describe("mysql variant: outputs", () => {
   });
 
   it("marks exactly the outputs that hold secrets as secret", async () => {
-    const secret = ["deviceKey", "mysql", "controllerCredentials"];
+    const secret = ["deviceKey", "deviceKeySecret", "mysql", "controllerCredentials"];
     for (const [name, value] of Object.entries(run.exports)) {
       expect(await isSecretExport(value), name).toBe(secret.includes(name));
     }

@@ -10,6 +10,8 @@ export async function startTestAgent(options: {
   broker: MosquittoInstance;
   pki: LocalPki;
   key: string;
+  /** The stack secret per-device keys come from; without it the agent knows only the shared key. */
+  keySecret?: string;
   userId: string;
   account?: { username: string; password: string };
   timezone?: string;
@@ -21,6 +23,7 @@ export async function startTestAgent(options: {
       ? {}
       : { username: options.account.username, password: options.account.password }),
     key: options.key,
+    ...(options.keySecret === undefined ? {} : { keySecret: options.keySecret }),
     userId: options.userId,
     ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
     log: () => {},

@@ -3,6 +3,7 @@ import { formatLogLine } from "../../lib/agent/log.ts";
 import { SessionResponder } from "../../lib/agent/responder.ts";
 import { answerSessionMessage, inspectDeviceMessage, SESSION_TRIGGER_SRC } from "../../lib/agent/session.ts";
 import { AgentSettingsError, loadAgentSettings, parseAgentSettings } from "../../lib/agent/settings.ts";
+import { derivePerDeviceKey } from "../../lib/meross/device-key.ts";
 import { buildMessage, buildReply, type MerossMessage } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
@@ -102,8 +103,16 @@ describe("answerSessionMessage", () => {
 describe("inspectDeviceMessage", () => {
   it("accepts a signed message on a device publish topic and takes the uuid from the topic", () => {
     const clock = deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } });
-    const inspection = inspectDeviceMessage(PUBLISH, asBuffer(clock), { key: KEY });
-    expect(inspection).toEqual({ ok: true, uuid: UUID, message: clock });
+    const inspection = inspectDeviceMessage(PUBLISH, asBuffer(clock), { keysFor: () => [KEY] });
+    expect(inspection).toEqual({ ok: true, uuid: UUID, message: clock, key: KEY });
+  });
+
+  it("names the candidate key the message is signed with", () => {
+    const clock = deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } }, "its-own-key");
+    const inspection = inspectDeviceMessage(PUBLISH, asBuffer(clock), {
+      keysFor: () => [KEY, "its-own-key"],
+    });
+    expect(inspection).toMatchObject({ ok: true, key: "its-own-key" });
   });
 
   it.each([
@@ -128,16 +137,19 @@ describe("inspectDeviceMessage", () => {
       "unexpected-topic",
     ],
   ])("rejects a message %s", (_what, topic, payload, reason) => {
-    const inspection = inspectDeviceMessage(topic, payload, { key: KEY });
+    const inspection = inspectDeviceMessage(topic, payload, { keysFor: () => [KEY] });
     expect(inspection.ok).toBe(false);
     expect(inspection.ok === false && inspection.reason).toBe(reason);
   });
 
   it("rejects a payload over the size limit before parsing it", () => {
     const huge = Buffer.alloc(70_000, "x");
-    const inspection = inspectDeviceMessage(PUBLISH, huge, { key: KEY });
+    const inspection = inspectDeviceMessage(PUBLISH, huge, { keysFor: () => [KEY] });
     expect(inspection).toMatchObject({ ok: false, uuid: UUID, reason: "too-large" });
-    const small = inspectDeviceMessage(PUBLISH, Buffer.alloc(200, " "), { key: KEY, maxBytes: 100 });
+    const small = inspectDeviceMessage(PUBLISH, Buffer.alloc(200, " "), {
+      keysFor: () => [KEY],
+      maxBytes: 100,
+    });
     expect(small).toMatchObject({ ok: false, reason: "too-large" });
   });
 });
@@ -251,6 +263,28 @@ describe("SessionResponder", () => {
       expect(handle(responder, message, NOW, topic)).toEqual({ log: [], replies: [] });
     }
     expect(events(handle(responder, clock))).toEqual(["device-seen", "clock-answered", "time-zone-sent"]);
+  });
+
+  it("answers a per-device device with its own key and a shared-key device with the shared key", () => {
+    const secret = "a-stack-secret-of-32-characters-or-more";
+    const other = "22222222222222222222222222222222";
+    const ownKey = derivePerDeviceKey(secret, UUID, 2);
+    const responder = new SessionResponder({ key: KEY, keySecret: secret, keyGenerations: { [UUID]: 2 } });
+    const bindOf = (uuid: string, key: string) => {
+      const message = deviceMessage("SET", BIND_NAMESPACE, { bind: {} }, key);
+      const header = { ...message.header, from: `/appliance/${uuid}/subscribe` };
+      return handle(responder, { ...message, header }, NOW, `/appliance/${uuid}/publish`);
+    };
+    const own = bindOf(UUID, ownKey).replies[0]?.message.header;
+    expect(own && isSignatureValid(own, ownKey)).toBe(true);
+    const shared = bindOf(other, KEY).replies[0]?.message.header;
+    expect(shared && isSignatureValid(shared, KEY)).toBe(true);
+    // A device rotated since the last `pulumi up` (generation 3) is still answered...
+    const rotated = derivePerDeviceKey(secret, UUID, 3);
+    const next = bindOf(UUID, rotated).replies[0]?.message.header;
+    expect(next && isSignatureValid(next, rotated)).toBe(true);
+    // ...but another device's own key does not pass for this one.
+    expect(bindOf(other, ownKey).log).toMatchObject([{ event: "message-ignored", reason: "bad-signature" }]);
   });
 
   it("turns a rejected message into one warning and no reply", () => {

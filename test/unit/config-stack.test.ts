@@ -5,6 +5,7 @@ import {
   ConfigError,
   DEFAULT_IMAGES,
   deviceKeyOrigin,
+  deviceKeySecretOrigin,
   parseStackConfig,
   rawStackConfig,
   SERVICE_ACCOUNT_NAME,
@@ -37,6 +38,7 @@ describe("parseStackConfig accepts", () => {
       tlsPort: 8883,
       tlsBindAddress: "0.0.0.0",
       authMode: "mysql",
+      keyMode: "per-device",
       userId: "1234",
       devices: [],
       controllers: [],
@@ -48,6 +50,17 @@ describe("parseStackConfig accepts", () => {
       authCacheSeconds: 30,
       aclCacheSeconds: 30,
     });
+  });
+
+  it("devices with their key scheme and generation, as provisioning writes them (strings)", () => {
+    const config = parseStackConfig({
+      ...minimal,
+      keyMode: "shared",
+      deviceKeySecret: "s".repeat(32),
+      devices: [device(1), { ...device(2), keyScheme: "per-device", keyGeneration: "3" }],
+    });
+    expect(config.keyMode).toBe("shared");
+    expect(config.devices).toEqual([device(1), { ...device(2), keyScheme: "per-device", keyGeneration: 3 }]);
   });
 
   it("strings for numbers, as Pulumi config stores them, and normalises MACs, uuids and hosts", () => {
@@ -139,6 +152,26 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
     ],
     ["a userId with letters", { userId: "12a" }, /userId: "12a" must be a number of 1 to 20 digits/],
     ["a negative userId", { userId: -1 }, /userId: -1 /],
+    [
+      "an unknown key mode",
+      { keyMode: "per-plug" },
+      /keyMode: "per-plug" must be "per-device" \(a key of its own for each device\) or "shared"/,
+    ],
+    [
+      "a device's unknown key scheme",
+      { devices: [{ ...device(1), keyScheme: "own" }] },
+      /devices\[0\].keyScheme: "own" must be "per-device"/,
+    ],
+    [
+      "a key generation 0",
+      { devices: [{ ...device(1), keyScheme: "per-device", keyGeneration: "0" }] },
+      /devices\[0\].keyGeneration: "0" must be 1 or more/,
+    ],
+    [
+      "a key generation on a shared-key device",
+      { devices: [{ ...device(1), keyGeneration: 2 }] },
+      /devices\[0\].keyGeneration: 2 only means something with keyScheme "per-device"/,
+    ],
     [
       "a device without uuid",
       { devices: [{ name: "a", mac: "48:e1:e9:00:00:01" }] },
@@ -278,6 +311,12 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
     },
   );
 
+  it("a short deviceKeySecret without printing it", () => {
+    const text = errorOf({ ...minimal, deviceKeySecret: "short-secret-value" });
+    expect(text).toMatch(/deviceKeySecret: \(secret value not shown\) must be at least 32 characters/);
+    expect(text).not.toContain("short-secret-value");
+  });
+
   it("lists every problem at once, one line each", () => {
     const text = errorOf({ brokerHost: "bad host", userId: "x", tlsPort: 0 });
     expect(text.split("\n").filter((line) => line.startsWith("  - "))).toHaveLength(3);
@@ -350,6 +389,23 @@ describe("Pulumi.yaml", () => {
       );
       expect((defaults as Record<string, unknown>)[key], key).toEqual(declaration.default);
     }
+  });
+});
+
+describe("deviceKeySecretOrigin", () => {
+  it("is generated without a deviceKeySecret, chosen with one, unless the config says it is a pinned generated secret", () => {
+    expect(deviceKeySecretOrigin(parseStackConfig(minimal))).toBe("generated");
+    const chosen = parseStackConfig({ ...minimal, deviceKeySecret: "s".repeat(32) });
+    expect(deviceKeySecretOrigin(chosen)).toBe("chosen");
+    const pinned = parseStackConfig({
+      ...minimal,
+      deviceKeySecret: "s".repeat(32),
+      deviceKeySecretOrigin: "generated",
+    });
+    expect(deviceKeySecretOrigin(pinned)).toBe("generated");
+    expect(() => parseStackConfig({ ...minimal, deviceKeySecretOrigin: "generated" })).toThrow(
+      /deviceKeySecretOrigin: "generated" only means something with deviceKeySecret set/,
+    );
   });
 });
 

@@ -19,6 +19,7 @@ import {
   resolveDevice,
   toggleNamespaceFlag,
 } from "../../lib/control/toggle.ts";
+import { derivePerDeviceKey } from "../../lib/meross/device-key.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { Namespace, toggleNamespaceOf } from "../../lib/meross/messages/index.ts";
 import { BrokerConnectionError } from "../../lib/mqtt/connection.ts";
@@ -284,6 +285,21 @@ describe("resolveControllerSettings", () => {
       key: "key-from-the-environment",
       userId: "1234",
     });
+  });
+
+  it("signs for each device with the key its stack config entry says it holds", async () => {
+    const secret = "a-stack-secret-of-at-least-32-characters";
+    const stack = { ...outputs, keyMode: "per-device" as const, deviceKeySecret: secret };
+    const flags = control("desk", "on").flags;
+    const entry = { uuid: UUID, name: "desk", keyScheme: "per-device" as const, keyGeneration: 2 };
+    expect((await resolveControllerSettings(flags, stack, {}, entry)).key).toBe(
+      derivePerDeviceKey(secret, UUID, 2),
+    );
+    const shared = { uuid: UUID, name: "kitchen" };
+    expect((await resolveControllerSettings(flags, stack, {}, shared)).key).toBe(outputs.deviceKey);
+    expect(
+      (await resolveControllerSettings(flags, stack, { MEROSS_DEVICE_KEY: "typed-key-0123" }, entry)).key,
+    ).toBe("typed-key-0123");
   });
 
   it("without the stack, says which flag is missing", async () => {

@@ -1,19 +1,28 @@
 import { describe, expect, it } from "vitest";
 import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError, validateFlags } from "../../lib/cli/flags.ts";
+import { type DeviceKeying, derivePerDeviceKey } from "../../lib/meross/device-key.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
-import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../../lib/meross/messages/index.ts";
+import {
+  type KeySettings,
+  Namespace,
+  type SystemAllSummary,
+  type WifiAccessPoint,
+} from "../../lib/meross/messages/index.ts";
 import { failureAdvice, offlineAdvice } from "../../lib/provision/advice.ts";
+import { type AssignedKey, keyPolicyFrom } from "../../lib/provision/keys.ts";
 import {
   INFO_FLAGS,
   resolveSetupSettings,
   SETUP_FLAGS,
   type SetupFlags,
+  type SetupSettings,
   setupFlagsSchema,
 } from "../../lib/provision/options.ts";
 import { defaultDeviceName, planSetup, runSetup, type SetupDevice } from "../../lib/provision/setup.ts";
 import { SetupStepError } from "../../lib/provision/steps.ts";
 import { describeDevice, formatDescription } from "../../lib/provision/summary.ts";
+import type { StackDevice } from "../../lib/stack/devices.ts";
 import type { StackOutputs } from "../../lib/stack/outputs.ts";
 
 const KEY = "0123456789abcdef0123";
@@ -162,7 +171,7 @@ describe("merging flags with the stack outputs", () => {
         { host: "broker.home.arpa", port: 8883 },
       ],
       userId: "42",
-      key: OUTPUTS.deviceKey,
+      keyPolicy: { mode: "shared", keys: { sharedKey: OUTPUTS.deviceKey }, rotate: false },
       signingKey: OUTPUTS.deviceKey,
       authMode: "mysql",
       mysql: OUTPUTS.mysql,
@@ -178,7 +187,7 @@ describe("merging flags with the stack outputs", () => {
         { host: "b.lan", port: 8884 },
       ],
       userId: "1234",
-      key: KEY,
+      keyPolicy: { mode: "shared", keys: { sharedKey: KEY } },
       signingKey: "",
     });
   });
@@ -186,14 +195,14 @@ describe("merging flags with the stack outputs", () => {
   it("registers the device with a fast hash only for the stack's own generated key", async () => {
     const fromStack = validateFlags(setupFlagsSchema, { ...VALID, key: undefined, stack: undefined });
     const generated = { ...OUTPUTS, deviceKeyOrigin: "generated" as const };
-    expect((await resolveSetupSettings(fromStack, generated)).keyOrigin).toBe("generated");
-    expect((await resolveSetupSettings(fromStack, { ...OUTPUTS, deviceKeyOrigin: "chosen" })).keyOrigin).toBe(
-      "chosen",
-    );
+    const origin = async (flags: SetupFlags, outputs: typeof OUTPUTS) =>
+      (await resolveSetupSettings(flags, outputs)).keyPolicy.origins.shared;
+    expect(await origin(fromStack, generated)).toBe("generated");
+    expect(await origin(fromStack, { ...OUTPUTS, deviceKeyOrigin: "chosen" })).toBe("chosen");
     // A stack from before the output, and a key typed as --key, count as chosen.
-    expect((await resolveSetupSettings(fromStack, OUTPUTS)).keyOrigin).toBe("chosen");
+    expect(await origin(fromStack, OUTPUTS)).toBe("chosen");
     const typed = validateFlags(setupFlagsSchema, { ...VALID, stack: undefined });
-    expect((await resolveSetupSettings(typed, generated)).keyOrigin).toBe("chosen");
+    expect(await origin(typed, generated)).toBe("chosen");
   });
 
   it("lists every missing value when the stack is not used", async () => {
@@ -530,5 +539,94 @@ describe("what is printed", () => {
     );
     expect(advice).toMatch(/devices\.mjs list/);
     expect(advice).not.toMatch(/could not reach the broker/);
+  });
+});
+
+describe("which key setup gives the device", () => {
+  const SECRET = "a-stack-secret-of-at-least-32-characters";
+  const PER_DEVICE = {
+    ...OUTPUTS,
+    keyMode: "per-device" as const,
+    deviceKeySecret: SECRET,
+    deviceKeySecretOrigin: "generated" as const,
+  };
+  const fromStack = (override: Record<string, unknown> = {}) =>
+    validateFlags(setupFlagsSchema, { ...VALID, key: undefined, stack: undefined, ...override });
+
+  /** A device that records the key Config.Key carries; services record the rest. */
+  async function run(settings: SetupSettings, recorded?: Partial<DeviceKeying>) {
+    const sent: string[] = [];
+    const registered: { device: StackDevice; key: AssignedKey }[] = [];
+    const stack: StackDevice[] = [];
+    const device = fakeDevice({});
+    const open = (key: string) => ({
+      ...device.open(key),
+      setKey: async (keySettings: KeySettings) => {
+        sent.push(keySettings.key);
+      },
+    });
+    await runSetup(
+      { ...settings, authMode: "mysql", wait: false },
+      {
+        openDevice: open,
+        recordedKeying: async () => recorded,
+        registerCredentials: async (entry, key) => {
+          registered.push({ device: entry, key });
+          return "ok";
+        },
+        recordInStack: async (entry) => {
+          stack.push(entry);
+          return "ok";
+        },
+      },
+    );
+    return { sent, registered, stack };
+  }
+
+  it("per-device: the device's own key in Config.Key, its login and its stack entry (generation 1)", async () => {
+    const settings = await resolveSetupSettings(fromStack(), PER_DEVICE);
+    const { sent, registered, stack } = await run(settings);
+    const own = derivePerDeviceKey(SECRET, LEGACY.uuid, 1);
+    expect(sent).toEqual([own]);
+    expect(registered[0]?.key).toMatchObject({ key: own, keyScheme: "per-device", origin: "generated" });
+    expect(stack[0]).toMatchObject({ uuid: LEGACY.uuid, keyScheme: "per-device", keyGeneration: 1 });
+  });
+
+  it("re-running keeps a rotated device's generation; rekey adds one; a shared-key device starts at 1", async () => {
+    const rerun = await run(await resolveSetupSettings(fromStack(), PER_DEVICE), {
+      keyScheme: "per-device",
+      keyGeneration: 3,
+    });
+    expect(rerun.sent).toEqual([derivePerDeviceKey(SECRET, LEGACY.uuid, 3)]);
+    const rotate = await resolveSetupSettings(
+      fromStack({ wifi: false, "wifi-ssid": undefined, "wifi-pass": undefined }),
+      PER_DEVICE,
+      { rotate: true },
+    );
+    const rotated = await run(rotate, { keyScheme: "per-device", keyGeneration: 3 });
+    expect(rotated.sent).toEqual([derivePerDeviceKey(SECRET, LEGACY.uuid, 4)]);
+    expect(rotated.stack[0]).toMatchObject({ keyGeneration: 4 });
+    const migrated = await run(rotate, { keyScheme: "shared" });
+    expect(migrated.sent).toEqual([derivePerDeviceKey(SECRET, LEGACY.uuid, 1)]);
+  });
+
+  it("shared: the stack's key, recorded as shared; --key is always given as is", async () => {
+    const shared = await run(await resolveSetupSettings(fromStack(), { ...PER_DEVICE, keyMode: "shared" }));
+    expect(shared.sent).toEqual([OUTPUTS.deviceKey]);
+    // Recorded as every entry from before per-device keys: no scheme means the shared key.
+    expect(shared.stack[0]).not.toHaveProperty("keyScheme");
+    expect(shared.stack[0]).not.toHaveProperty("keyGeneration");
+    const typed = await run(await resolveSetupSettings(fromStack({ key: KEY }), PER_DEVICE));
+    expect(typed.sent).toEqual([KEY]);
+  });
+
+  it("refuses a rotation the stack cannot do, and a per-device stack without its secret", () => {
+    expect(() => keyPolicyFrom({ rotate: true }, { ...PER_DEVICE, keyMode: "shared" })).toThrow(
+      /keyMode "shared": set it to per-device/,
+    );
+    expect(() => keyPolicyFrom({ rotate: true, key: KEY }, PER_DEVICE)).toThrow(/takes no --key/);
+    expect(() => keyPolicyFrom({}, { ...PER_DEVICE, deviceKeySecret: undefined })).toThrow(
+      /no deviceKeySecret output: run `pulumi up`/,
+    );
   });
 });
