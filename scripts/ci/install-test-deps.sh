@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the integration suite runs against: Debian's Mosquitto and MariaDB, openssl, and the
-# mosquitto-go-auth plugin built from the Go module proxy into .cache/go-auth/go-auth.so.
+# mosquitto-go-auth plugin built from the Go module proxy into .cache/go-auth/go-auth.so, at the
+# release the kit's default broker image ships (lib/config/stack.ts DEFAULT_IMAGES).
 # Idempotent: installed packages and a plugin built from the same pinned source are reused.
 #
 # If the module proxy refuses to serve go-auth (it does on the kit's CI machines), the plugin is built
-# instead from scripts/ci/go-auth-compat: a small stand-in that reads the same options, runs the same
-# queries and verifies the same hashes. That fallback is announced loudly and recorded in
-# .cache/go-auth/BUILD-INFO, which the tests print.
+# instead from scripts/ci/go-auth-compat: a stand-in that follows that release wherever a test or a
+# benchmark depends on it (options, queries, hasher, cache). That fallback is announced loudly and
+# recorded in .cache/go-auth/BUILD-INFO, which the tests print.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 
-# github.com/iegomez/mosquitto-go-auth, pinned to one commit (upstream's last, archived June 2025;
-# its release tags are not Go module versions, so a commit is the exact pin).
+# The maintained fork github.com/lhns/mosquitto-go-auth, release 3.5.0 (the default image is
+# ghcr.io/lhns/mosquitto-go-auth:3.5.0-mosquitto_2.1.2). iegomez's original was archived in June 2025
+# with five commits after 05bbc60 (2024-03-02), which earlier versions of this script pinned.
+# The fork's go.mod still declares the module path github.com/iegomez/mosquitto-go-auth, so it is
+# fetched as a replacement of that path. Its release tags are not Go module versions ("3.5.0", no
+# "v"), so the pin is the pseudo-version of the tag's commit 428c367bd0ecec39578cd5d45a70326a96b9b55d
+# (committed 2026-04-22 23:51:35 UTC).
 GO_AUTH_MODULE="github.com/iegomez/mosquitto-go-auth"
-GO_AUTH_REF="05bbc603802b222975e748e814f3191ef26431d6"
+GO_AUTH_FORK="github.com/lhns/mosquitto-go-auth"
+GO_AUTH_RELEASE="3.5.0"
+GO_AUTH_VERSION="v0.0.0-20260422235135-428c367bd0ec"
 
 CACHE_DIR="$ROOT/.cache/go-auth"
 PLUGIN="$CACHE_DIR/go-auth.so"
@@ -60,29 +68,36 @@ compat_fingerprint() {
   (cd "$COMPAT_SRC" && cat go.mod go.sum ./*.go ./*.c) | sha256sum | cut -c1-16
 }
 
+# go-auth's own two-step build (its Makefile and Dockerfile): a c-archive build of go-auth.go writes
+# go-auth.h, which auth-plugin.c includes; then the c-shared build links the plugin against
+# Mosquitto's headers, leaving Mosquitto's symbols to be resolved when the broker loads it.
 build_go_auth() {
-  local src="$CACHE_DIR/src"
-  rm -rf "$src" && mkdir -p "$src"
-  cat >"$src/go.mod" <<EOF
-module meross-local-broker-kit/go-auth-build
+  local fetch="$CACHE_DIR/fetch" src="$CACHE_DIR/src"
+  rm -rf "$fetch" "$src" && mkdir -p "$fetch"
+  cat >"$fetch/go.mod" <<EOF
+module meross-local-broker-kit/go-auth-fetch
 
-go 1.24
+go 1.25
+
+require $GO_AUTH_MODULE v0.0.0-00010101000000-000000000000
+
+replace $GO_AUTH_MODULE => $GO_AUTH_FORK $GO_AUTH_VERSION
 EOF
-  # A blank import keeps the dependency in go.mod; the build target is go-auth's own main package.
-  cat >"$src/tools.go" <<EOF
-//go:build tools
-
-package tools
-
-import _ "$GO_AUTH_MODULE"
-EOF
-  local log="$CACHE_DIR/go-auth-build.log"
-  if ! (cd "$src" && GOFLAGS=-mod=mod go get "$GO_AUTH_MODULE@$GO_AUTH_REF") >"$log" 2>&1; then
+  local log="$CACHE_DIR/go-auth-build.log" dir
+  if ! (cd "$fetch" && GOFLAGS=-mod=mod go mod download "$GO_AUTH_MODULE") >"$log" 2>&1; then
     return 1
   fi
-  (cd "$src" && CGO_ENABLED=1 CGO_CFLAGS="-I/usr/include -fPIC" GOFLAGS="-mod=mod -buildvcs=false" \
-    go build -buildmode=c-shared -o "$PLUGIN.tmp" "$GO_AUTH_MODULE") >>"$log" 2>&1 ||
-    fail "go-auth $GO_AUTH_REF was downloaded but did not build; see $log:
+  dir="$(cd "$fetch" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' "$GO_AUTH_MODULE")" ||
+    fail "go-auth $GO_AUTH_RELEASE was downloaded but its source directory is unknown; see $log"
+  # The module cache is read-only, and the first step writes go-auth.h beside the sources.
+  cp -R "$dir" "$src" && chmod -R u+w "$src"
+  (
+    cd "$src"
+    export CGO_ENABLED=1 GOFLAGS="-mod=mod -buildvcs=false" CGO_CFLAGS="-I/usr/include -fPIC"
+    go build -buildmode=c-archive go-auth.go &&
+      CGO_LDFLAGS="-shared -Wl,-unresolved-symbols=ignore-all" go build -buildmode=c-shared -o "$PLUGIN.tmp"
+  ) >>"$log" 2>&1 ||
+    fail "go-auth $GO_AUTH_RELEASE was downloaded but did not build; see $log:
 $(tail -20 "$log")"
 }
 
@@ -95,8 +110,8 @@ $(tail -20 "$log")"
 
 install_plugin() {
   mkdir -p "$CACHE_DIR"
-  local real_info="go-auth $GO_AUTH_MODULE@$GO_AUTH_REF"
-  local compat_info="go-auth-compat $(compat_fingerprint) (stand-in following go-auth 3.5.0; the Go module proxy refused $GO_AUTH_MODULE@$GO_AUTH_REF)"
+  local real_info="go-auth $GO_AUTH_RELEASE ($GO_AUTH_FORK@$GO_AUTH_VERSION)"
+  local compat_info="go-auth-compat $(compat_fingerprint) (stand-in following go-auth $GO_AUTH_RELEASE; the Go module proxy refused $GO_AUTH_FORK@$GO_AUTH_VERSION)"
   local built=""
   [[ -f "$PLUGIN" && -f "$BUILD_INFO" ]] && built="$(cat "$BUILD_INFO")"
 
@@ -104,7 +119,7 @@ install_plugin() {
     step "go-auth: reusing $PLUGIN ($real_info)"
     return
   fi
-  step "go-auth: building $GO_AUTH_MODULE@$GO_AUTH_REF"
+  step "go-auth: building $GO_AUTH_RELEASE from $GO_AUTH_FORK@$GO_AUTH_VERSION"
   if build_go_auth; then
     mv "$PLUGIN.tmp" "$PLUGIN" && echo "$real_info" >"$BUILD_INFO"
     step "go-auth: built $PLUGIN"
@@ -112,10 +127,10 @@ install_plugin() {
   fi
   cat >&2 <<EOF
 ######################################################################################################
-# WARNING: the Go module proxy did not serve $GO_AUTH_MODULE@$GO_AUTH_REF:
+# WARNING: the Go module proxy did not serve go-auth $GO_AUTH_RELEASE ($GO_AUTH_FORK@$GO_AUTH_VERSION):
 $(grep -m3 -E 'Forbidden|not available|error|Error' "$CACHE_DIR/go-auth-build.log" | sed 's/^/#   /')
-# The integration suite will run against scripts/ci/go-auth-compat, a stand-in that implements
-# go-auth's MySQL backend and pbkdf2 hasher (same options, queries and hash format), NOT go-auth.
+# The integration suite will run against scripts/ci/go-auth-compat, a stand-in that follows go-auth
+# $GO_AUTH_RELEASE's MySQL backend, pbkdf2 hasher and cache where the tests depend on them, NOT go-auth.
 ######################################################################################################
 EOF
   if [[ "$built" == "$compat_info" ]]; then
