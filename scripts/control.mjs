@@ -19,6 +19,7 @@ const { EXIT, SCRIPT_EXIT_CODES, exitCodeFor, exitCodeHelp } = await import("../
 const { wantsHelp } = await import("../lib/cli/flags.ts");
 const { describeResult } = await import("../lib/control/toggle.ts");
 const { DeviceCommander, controlDevice } = await import("../lib/control/client.ts");
+const { explainingLoginRefusal } = await import("../lib/control/login-refusal.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
@@ -41,7 +42,7 @@ try {
   const device = await resolveDeviceFrom(identifier, stack);
   const settings = await controllerSettingsFrom(flags, stack, process.env, device);
   const commander = await withSpinner(`connecting to ${brokerAndLogin(settings)}`, () =>
-    DeviceCommander.connect(settings),
+    explainingLoginRefusal(() => DeviceCommander.connect(settings), settings, stack),
   );
   try {
     const result = await withSpinner(`${action} ${device.name ?? device.uuid}`, () =>

@@ -21,6 +21,7 @@ const { decodeTraffic, formatRawLine, formatTrafficJson, formatTrafficLine } = a
   "../lib/monitor/format.ts"
 );
 const { monitorTopics, startMonitor } = await import("../lib/monitor/watch.ts");
+const { explainingLoginRefusal } = await import("../lib/control/login-refusal.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
@@ -56,21 +57,26 @@ try {
     await monitor?.stop();
     process.exit(EXIT.ok);
   };
-  monitor = await startMonitor({
-    ...settings,
-    topics: monitorTopics(uuids, flags.replies),
-    onNotice: notice,
-    onMessage(topic, payload) {
-      const record = decodeTraffic(topic, payload, { names });
-      // Replies to controllers are on shared topics: filter them by the device they came from.
-      if (uuids.length > 0 && !(record.uuid && uuids.includes(record.uuid))) return;
-      if (flags.raw) console.log(formatRawLine(topic, payload));
-      else if (flags.json) console.log(formatTrafficJson(record));
-      else console.log(formatTrafficLine(record, { deviceWidth }));
-      seen += 1;
-      if (flags.count !== undefined && seen >= flags.count) void stop();
-    },
-  });
+  monitor = await explainingLoginRefusal(
+    () =>
+      startMonitor({
+        ...settings,
+        topics: monitorTopics(uuids, flags.replies),
+        onNotice: notice,
+        onMessage(topic, payload) {
+          const record = decodeTraffic(topic, payload, { names });
+          // Replies to controllers are on shared topics: filter them by the device they came from.
+          if (uuids.length > 0 && !(record.uuid && uuids.includes(record.uuid))) return;
+          if (flags.raw) console.log(formatRawLine(topic, payload));
+          else if (flags.json) console.log(formatTrafficJson(record));
+          else console.log(formatTrafficLine(record, { deviceWidth }));
+          seen += 1;
+          if (flags.count !== undefined && seen >= flags.count) void stop();
+        },
+      }),
+    settings,
+    stack,
+  );
   notice(`watching ${monitor.topics.join(", ")} on ${brokerAndLogin(settings)} (Ctrl-C to stop)`);
   process.once("SIGINT", () => void stop());
   process.once("SIGTERM", () => void stop());

@@ -89,9 +89,18 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     );
   });
 
+  // MQTT.js reports one failed dial twice (the socket's error, then its own), so one line per attempt.
+  let errorLogged = false;
   client.on("error", (error) => {
+    if (errorLogged) return;
+    errorLogged = true;
     log({ level: "warn", event: "connection-error", broker, error: errorText(error) });
   });
+  for (const attempt of ["connect", "reconnect"] as const) {
+    client.on(attempt, () => {
+      errorLogged = false;
+    });
+  }
 
   const publish = (uuid: string | undefined, topic: string, message: MerossMessage): boolean => {
     if (!client.connected) {

@@ -24,7 +24,8 @@ export function usesPlainMqtt(brokerUrl: string): boolean {
 
 export class BrokerConnectionError extends Error {
   readonly exitCategory: ExitCategory = "unreachable";
-  readonly code: "ECONNREFUSED_AUTH" | "ECONNECT" | "ETIMEDOUT";
+  /** ECLOSED: the broker hung up after the TLS handshake without answering the login (CONNACK). */
+  readonly code: "ECONNREFUSED_AUTH" | "ECONNECT" | "ECLOSED" | "ETIMEDOUT";
   constructor(code: BrokerConnectionError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "BrokerConnectionError";
@@ -140,7 +141,7 @@ export function connectOnce(
     const onClose = () =>
       fail(
         new BrokerConnectionError(
-          "ECONNECT",
+          "ECLOSED",
           `the broker at ${where} closed the connection before accepting it`,
         ),
       );

@@ -221,6 +221,28 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
     await Promise.all([later.endAsync(true), live.endAsync(true)]);
   });
 
+  it("logs each failed attempt to reach the broker once", async () => {
+    const closedPort = await freePort();
+    const { agent, log } = runAgent({ brokerUrl: `mqtts://${HOST}:${closedPort}` });
+    await waitFor("three attempts", () => log.filter((entry) => entry.event === "reconnecting").length >= 3);
+    await agent.stop();
+    // Every attempt ends in one "reconnecting" line: before each, exactly one connection-error.
+    const attempts: AgentLogEntry[][] = [[]];
+    for (const entry of log) {
+      if (entry.event === "reconnecting") attempts.push([]);
+      else attempts.at(-1)?.push(entry);
+    }
+    const errorsPerAttempt = attempts
+      .slice(0, -1)
+      .map((lines) => lines.filter((entry) => entry.event === "connection-error").length);
+    expect(errorsPerAttempt.length).toBeGreaterThanOrEqual(3);
+    expect(
+      errorsPerAttempt.every((count) => count === 1),
+      JSON.stringify(log),
+    ).toBe(true);
+    expect(String(log.find((entry) => entry.event === "connection-error")?.error)).toMatch(/ECONNREFUSED/);
+  });
+
   it("reconnects with backoff after losing the broker and answers again", async () => {
     const proxy = await startCuttableProxy(broker.port);
     try {

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError } from "../../lib/cli/flags.ts";
 import { ReplyTimeoutError } from "../../lib/control/client.ts";
+import { refusalCause } from "../../lib/control/login-refusal.ts";
 import {
   parseControlArguments,
   parseMonitorArguments,
@@ -374,5 +375,17 @@ describe("resolveControllerSettings", () => {
     await expect(
       resolveBrokerSettings({ broker: "mqtts://h:1", ca: join(dir, "nope") }, undefined, {}),
     ).rejects.toThrow(/cannot read/);
+  });
+});
+
+describe("refusalCause without the stack's database", () => {
+  it("says both possible causes of a refused login, and nothing it cannot know of a hang-up", async () => {
+    expect(await refusalCause("refused", { username: "ha", password: "x" }, undefined)).toBe(
+      "a wrong password for ha, or the broker cannot reach its database (check --username/--password)",
+    );
+    expect(await refusalCause("refused", {}, undefined)).toBe(
+      "it takes no anonymous clients: pass --username and set MEROSS_MQTT_PASSWORD",
+    );
+    expect(await refusalCause("closed", { username: "ha", password: "x" }, undefined)).toBeUndefined();
   });
 });
