@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -47,6 +47,10 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
   const dir = await mkdtemp(join(tmpdir(), "meross-mariadb-"));
   const dataDir = join(dir, "data");
   const socketPath = join(dir, "mysqld.sock");
+  // Each instance keeps its temporary tables in its own folder: in the shared /tmp, two instances
+  // started at once (parallel test files, the demo beside a test run) can pick the same
+  // #sql-temptable name and one fails to start with "Error on delete of '/tmp/#sql-temptable…'".
+  const tmpDir = join(dir, "tmp");
   const asRoot = process.getuid?.() === 0;
   const userFlag = asRoot ? ["--user=root"] : [];
   const password = randomBytes(12).toString("hex");
@@ -62,6 +66,7 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
       "--no-defaults",
       `--datadir=${dataDir}`,
       `--socket=${socketPath}`,
+      `--tmpdir=${tmpDir}`,
       `--port=${port}`,
       "--bind-address=127.0.0.1",
       "--skip-name-resolve",
@@ -73,10 +78,12 @@ export async function startMariaDb(options: { database?: string } = {}): Promise
   };
 
   try {
+    await mkdir(tmpDir);
     try {
       await run(installDb, [
         "--no-defaults",
         `--datadir=${dataDir}`,
+        `--tmpdir=${tmpDir}`,
         "--auth-root-authentication-method=normal",
         "--skip-test-db",
         "--skip-name-resolve",
