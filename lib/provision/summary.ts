@@ -1,5 +1,11 @@
 import { deviceMqttCredentials } from "../meross/credentials.ts";
-import { Namespace, type SystemAllSummary, type WifiAccessPoint } from "../meross/messages/index.ts";
+import { withoutUndefined } from "../meross/fields.ts";
+import {
+  Namespace,
+  type SystemAllSummary,
+  toggleNamespaceOf,
+  type WifiAccessPoint,
+} from "../meross/messages/index.ts";
 import { devicePublishTopic, deviceSubscribeTopic } from "../meross/topics.ts";
 
 /** What `info` and the end of `setup` print about a device; the MQTT password only on request. */
@@ -16,6 +22,8 @@ export interface DeviceDescription
   /** Whether its HTTP API needs the ECDHE exchange, and which Wi-Fi message it takes. */
   encrypted?: boolean;
   wifiNamespace?: string;
+  /** ToggleX, or Toggle on older firmware; absent when it lists neither. */
+  switchNamespace?: string;
   mqtt: {
     username: string;
     /** Present only with an explicit request (--show-password): it is a secret. */
@@ -59,6 +67,7 @@ export function describeDevice(device: SystemAllSummary, options: DescribeOption
       ? {
           encrypted: Namespace.EncryptEcdhe in abilities,
           wifiNamespace: Namespace.ConfigWifiX in abilities ? Namespace.ConfigWifiX : Namespace.ConfigWifi,
+          ...withoutUndefined({ switchNamespace: toggleNamespaceOf(abilities) }),
         }
       : {}),
     mqtt: {
@@ -95,6 +104,7 @@ export function formatDescription(description: DeviceDescription, passwordHint =
     rows.push(["HTTP encryption", description.encrypted ? "yes (ECDHE key exchange before setup)" : "no"]);
   }
   if (description.wifiNamespace) rows.push(["Wi-Fi message", description.wifiNamespace]);
+  if (description.switchNamespace) rows.push(["Switch message", description.switchNamespace]);
   rows.push(
     ["MQTT username", description.mqtt.username],
     ["MQTT password", description.mqtt.password ?? passwordHint],

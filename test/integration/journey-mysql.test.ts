@@ -25,6 +25,7 @@ import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support
 import { runScript } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
 import { setupArgs } from "../support/setup-args.ts";
+import { waitFor } from "../support/wait.ts";
 
 // The whole journey on the mysql variant, as a user makes it: real MariaDB, real Mosquitto with the
 // go-auth plugin, the session agent, and scripts/provision.mjs + scripts/devices.mjs run as child
@@ -103,6 +104,8 @@ describe("journey on the mysql variant", () => {
     ]);
     const [login] = (await connected) as [{ username: string }];
     expect(login.username).toBe(device.macAddress);
+    // Setup reports the device at its first message; the agent's Bind SETACK may land a moment later.
+    await waitFor("the agent to answer Clock and Bind", () => device.state.session.bind, 10_000);
     expect(device.state).toMatchObject({ mode: "online", session: { clock: true, bind: true } });
 
     const accounts = await listAccounts(conn);

@@ -512,6 +512,22 @@ describe("what is printed", () => {
     expect(defaultDeviceName({ type: "MSS310", macAddress: "48:E1:E9:CF:45:34" })).toBe("mss310-cf4534");
   });
 
+  it("says which Wi-Fi and switch messages the firmware takes, from its ability list", () => {
+    const credentials = { key: "testkey", userId: "1234", basis: "test" };
+    const older = describeDevice(LEGACY, {
+      credentials,
+      showPassword: false,
+      abilities: { [Namespace.ConfigWifi]: {}, [Namespace.ControlToggle]: {} },
+    });
+    expect(older).toMatchObject({
+      wifiNamespace: Namespace.ConfigWifi,
+      switchNamespace: Namespace.ControlToggle,
+    });
+    expect(formatDescription(older)).toMatch(/Switch message\s+Appliance\.Control\.Toggle$/m);
+    const light = describeDevice(LEGACY, { credentials, showPassword: false, abilities: {} });
+    expect(light.switchNamespace).toBeUndefined();
+  });
+
   it("hides the MQTT password unless asked, and shows the topics", () => {
     const credentials = { key: "testkey", userId: "1234", basis: "test" };
     const device = { ...LEGACY, macAddress: "34:29:8f:ff:ff:ff" };
