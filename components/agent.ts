@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { AGENT_BUNDLE_NAME, bundleAgent } from "../lib/agent/bundle.ts";
 import { AGENT_ENVIRONMENT, type AgentSettings, parseAgentSettings } from "../lib/agent/settings.ts";
+import type { SessionAnswerer } from "../lib/config/stack.ts";
 
 export interface SessionAgentArgs {
   /** The private Docker network the broker is on. */
@@ -23,6 +24,8 @@ export interface SessionAgentArgs {
   image: pulumi.Input<string>;
   /** IANA zone the agent sets on each device, e.g. Europe/Dublin; omit to leave devices' zones alone. */
   timezone?: pulumi.Input<string | undefined>;
+  /** Who answers the devices' session messages (config key sessionAnswers); "agent" when omitted. */
+  sessionAnswers?: SessionAnswerer;
   containerName?: pulumi.Input<string>;
 }
 
@@ -72,6 +75,7 @@ export class SessionAgent extends pulumi.ComponentResource {
               username,
               password,
               timezone,
+              sessionAnswers: args.sessionAnswers,
             },
             `the arguments of SessionAgent ${name}`,
           );

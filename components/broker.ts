@@ -19,6 +19,8 @@ export interface MosquittoBrokerArgs {
   /** Host address the TLS port is published on. */
   tlsBindAddress: string;
   plainListener?: { address: string; port: number };
+  /** Log at debug level too (config key brokerDebugLog), where Mosquitto reports ACL denials. */
+  debugLog?: boolean;
   caCertificatePem: pulumi.Input<string>;
   serverCertificatePem: pulumi.Input<string>;
   serverPrivateKeyPem: pulumi.Input<string>;
@@ -77,6 +79,7 @@ export class MosquittoBroker extends pulumi.ComponentResource {
         ? { plainListener: { address: IN_CONTAINER_ADDRESS, port: args.plainListener.port } }
         : {}),
       persistenceDir: containerPaths.persistenceDir,
+      debugLog: args.debugLog ?? false,
     };
     const { mysql } = args;
     this.configText = mysql

@@ -1,4 +1,5 @@
 import mqtt from "mqtt";
+import type { SessionAnswerer } from "../config/stack.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
 import { timeRules } from "../meross/time-rules.ts";
 import { ALL_DEVICES_PUBLISH } from "../meross/topics.ts";
@@ -19,6 +20,8 @@ export interface SessionAgentOptions
   userId: string;
   /** IANA zone sent to each device once, and again when a later Bind shows it rebooted; none: zones are left alone. */
   timezone?: string;
+  /** "meross_lan": Home Assistant answers the devices' session messages and owns their zone; the agent stays quiet. */
+  sessionAnswers?: SessionAnswerer;
   log: AgentLogger;
   maxMessageBytes?: number;
   backoff?: Backoff;
@@ -44,10 +47,12 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     clientId: uniqueClientId(`session-agent-${options.userId}`),
   });
   const broker = `${clientOptions.protocol}://${clientOptions.host}:${clientOptions.port}`;
+  const sessionAnswers = options.sessionAnswers ?? "agent";
   const responder = new SessionResponder({
     key,
     ...(keySecret === undefined ? {} : { keySecret }),
     ...(keyGenerations === undefined ? {} : { keyGenerations }),
+    sessionAnswers,
     ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
     ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
   });
@@ -57,7 +62,7 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
     markReady = resolve;
   });
 
-  log({ level: "info", event: "connecting", broker, username: options.username ?? null });
+  log({ level: "info", event: "connecting", broker, username: options.username ?? null, sessionAnswers });
   const client = mqtt.connect(clientOptions);
   reconnectWithBackoff(client, {
     ...(options.backoff ? { backoff: options.backoff } : {}),

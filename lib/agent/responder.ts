@@ -1,3 +1,4 @@
+import type { SessionAnswerer } from "../config/stack.ts";
 import { candidateDeviceKeys } from "../meross/device-key.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
 import { Namespace } from "../meross/messages/index.ts";
@@ -25,6 +26,8 @@ export interface SessionResponderOptions {
   keySecret?: string;
   /** Per-device key generations above 1, by uuid (the stack config's, as of the last `pulumi up`). */
   keyGenerations?: Record<string, number>;
+  /** Default "agent". With "meross_lan" it answers nothing and sends no zone: Home Assistant does. */
+  sessionAnswers?: SessionAnswerer;
   timezone?: string;
   maxMessageBytes?: number;
 }
@@ -44,7 +47,11 @@ export class SessionResponder {
   /** uuid -> the key its last valid message was signed with: tried first next time. */
   private readonly verifiedKeys = new Map<string, string>();
 
-  constructor(private readonly options: SessionResponderOptions) {}
+  constructor(private readonly options: SessionResponderOptions) {
+    if (options.sessionAnswers === "meross_lan" && options.timezone !== undefined) {
+      throw new RangeError("no timezone with sessionAnswers meross_lan: meross_lan owns the devices' zone");
+    }
+  }
 
   handle(topic: string, payload: Buffer, now: Date): Response {
     const { maxMessageBytes } = this.options;
@@ -76,6 +83,7 @@ export class SessionResponder {
       this.seenDevices.add(uuid);
       log.push({ level: "info", event: "device-seen", uuid });
     }
+    if (this.options.sessionAnswers === "meross_lan") return { log, replies };
     const answer = answerSessionMessage(uuid, message, { key, now });
     if (answer !== undefined) {
       replies.push({

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { refuseTimezoneForMerossLan, sessionAnswersSchema } from "../config/stack.ts";
 import { brokerUrlSchema } from "../meross/broker-url.ts";
 import { deviceKeySecretSchema, keyGenerationSchema } from "../meross/device-key.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
@@ -33,8 +34,11 @@ export const agentSettingsSchema = z
         }
       }, "must be an IANA time zone such as Europe/Dublin")
       .optional(),
+    /** "meross_lan": Home Assistant answers the devices, so the agent answers nothing and sets no zone. */
+    sessionAnswers: sessionAnswersSchema.default("agent"),
   })
-  .strict();
+  .strict()
+  .superRefine(refuseTimezoneForMerossLan);
 
 export type AgentSettings = z.output<typeof agentSettingsSchema>;
 
@@ -49,6 +53,7 @@ export const AGENT_ENVIRONMENT = {
   keySecret: "AGENT_KEY_SECRET",
   userId: "AGENT_USER_ID",
   timezone: "AGENT_TIMEZONE",
+  sessionAnswers: "AGENT_SESSION_ANSWERS",
 } as const;
 
 const SECRET_FIELDS = new Set(["key", "keySecret", "password"]);
@@ -104,6 +109,7 @@ export function loadAgentSettings(
       keySecret: env[AGENT_ENVIRONMENT.keySecret],
       userId: env[AGENT_ENVIRONMENT.userId],
       timezone: env[AGENT_ENVIRONMENT.timezone],
+      sessionAnswers: env[AGENT_ENVIRONMENT.sessionAnswers],
     }).filter(([, value]) => value !== undefined && value !== ""),
   );
   const source = file ? `${file} and the AGENT_* environment` : "the AGENT_* environment";

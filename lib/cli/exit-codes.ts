@@ -78,6 +78,10 @@ export const SCRIPT_EXIT_CODES = {
     usage: "bad flags; nothing was started",
     stackOrDatabase: "something it runs on is missing (the message says what and how to install it)",
   },
+  "controller-login": {
+    usage: "bad arguments or flags, or --ca-file cannot be written",
+    stackOrDatabase: "the stack outputs could not be read, or have no controller login by that name",
+  },
   "simulate-device": {
     ok: "stopped",
     unexpected: "could not start (the port is in use, the address is not this machine's), or a bug",

@@ -134,6 +134,34 @@ export const timezoneSchema = z
     }
   }, "must be an IANA time zone such as Europe/Berlin or America/New_York");
 
+/**
+ * Who answers the devices' session messages (Clock, Bind, ConsumptionConfig) and owns their clock,
+ * time zone and DST rules. Home Assistant's meross_lan answers every device on the broker it is
+ * connected to and cannot be told not to, so when it is there the agent must stand back.
+ */
+export const SESSION_ANSWERERS = ["agent", "meross_lan"] as const;
+export type SessionAnswerer = (typeof SESSION_ANSWERERS)[number];
+export const sessionAnswersSchema = z.enum(SESSION_ANSWERERS, {
+  error:
+    'must be "agent" (the kit\'s session agent answers the devices) or "meross_lan" (Home Assistant\'s meross_lan, connected to this broker, does and the agent stays quiet)',
+});
+
+/** One owner for a device's zone: with meross_lan answering, a `timezone` for the agent would fight it. */
+export function refuseTimezoneForMerossLan(
+  settings: { sessionAnswers?: SessionAnswerer | undefined; timezone?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (settings.sessionAnswers === "meross_lan" && settings.timezone !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["timezone"],
+      input: settings.timezone,
+      message:
+        "must be unset when sessionAnswers is meross_lan: Home Assistant's meross_lan then sets the devices' clock, zone and DST rules (choose the zone in its device options)",
+    });
+  }
+}
+
 function unique<T>(
   items: readonly T[],
   key: (item: T) => string,
@@ -193,6 +221,12 @@ export const stackConfigSchema = z
     authCacheSeconds: cacheSecondsSchema.default(30),
     aclCacheSeconds: cacheSecondsSchema.default(30),
     timezone: timezoneSchema.optional(),
+    sessionAnswers: sessionAnswersSchema.default("agent"),
+    brokerDebugLog: z
+      .union([z.boolean(), z.stringbool({ error: "must be true or false" })], {
+        error: "must be true or false",
+      })
+      .default(false),
   })
   .superRefine((config, ctx) => {
     unique(config.devices, (device) => device.name, "name", ctx, "devices");
@@ -212,6 +246,7 @@ export const stackConfigSchema = z
         message: cacheKeyClashMessage(clash),
       });
     }
+    refuseTimezoneForMerossLan(config, ctx);
     if (config.deviceKeyOrigin !== undefined && config.deviceKey === undefined) {
       ctx.addIssue({
         code: "custom",

@@ -44,6 +44,8 @@ export interface StartMosquittoOptions {
   goAuthOptions?: Record<string, string>;
   /** Return once the process runs, without waiting for the listener (e.g. while go-auth waits for MySQL). */
   noWait?: boolean;
+  /** Render with debug logging (the stack's brokerDebugLog). */
+  debugLog?: boolean;
 }
 
 export interface MosquittoInstance {
@@ -126,6 +128,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Mo
       },
       ...(options.plainPort ? { plainListener: { address: "127.0.0.1", port: options.plainPort } } : {}),
       persistenceDir: paths.persistenceDir,
+      ...(options.debugLog ? { debugLog: true } : {}),
       ...(options.mysql
         ? {
             mysql: {

@@ -17,14 +17,18 @@ export interface MysqlVariant {
  * What `pulumi up` leaves for the mysql variant: MariaDB with the schema and these accounts, and
  * Mosquitto checking every login and topic against it through the go-auth plugin.
  */
-export async function startMysqlVariant(pki: LocalPki, accounts: readonly Account[]): Promise<MysqlVariant> {
+export async function startMysqlVariant(
+  pki: LocalPki,
+  accounts: readonly Account[],
+  options: { debugLog?: boolean } = {},
+): Promise<MysqlVariant> {
   const db = await startMariaDb();
   let conn: Connection | undefined;
   try {
     conn = await db.connect();
     await applySchema(conn);
     for (const account of accounts) await upsertAccount(conn, account);
-    const broker = await startMosquitto({ variant: "mysql", pki, mysql: db });
+    const broker = await startMosquitto({ variant: "mysql", pki, mysql: db, ...options });
     const open = conn;
     return {
       db,

@@ -11,6 +11,8 @@ export interface MosquittoSettings {
   tls: { port: number; bindAddress: string; cafile: string; certfile: string; keyfile: string };
   plainListener?: { address: string; port: number };
   persistenceDir: string;
+  /** Also log at debug level, where Mosquitto reports what its ACLs refuse ("Denied PUBLISH from ..."). */
+  debugLog?: boolean;
   mysql?: {
     host: string;
     port: number;
@@ -70,6 +72,7 @@ const settingsSchema = z.object({
   }),
   plainListener: z.object({ address: bindAddressSchema, port: portSchema }).optional(),
   persistenceDir: pathSchema,
+  debugLog: z.boolean().default(false),
   mysql: z
     .object({
       host: hostSchema,
@@ -136,6 +139,7 @@ export function renderMosquittoConf(settings: MosquittoSettings): string {
     plainListener: valid.plainListener ?? null,
     persistenceDir: valid.persistenceDir,
     limits: BROKER_LIMITS,
+    debugLog: valid.debugLog,
     mysql: valid.variant === "mysql" ? valid.mysql : null,
     queries,
     hasher: {

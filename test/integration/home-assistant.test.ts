@@ -1,14 +1,21 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
-import { SERVICE_ACCOUNT_NAME } from "../../lib/config/stack.ts";
+import { EXIT } from "../../lib/cli/exit-codes.ts";
+import { SERVICE_ACCOUNT_NAME, type SessionAnswerer } from "../../lib/config/stack.ts";
 import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
 import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
-import type { Header } from "../../lib/meross/envelope.ts";
+import { buildMessage, type Header } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
+import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
 import {
+  grantedQos,
   MEROSS_LAN_FROM,
   MEROSS_LAN_TIMEOUT_MS,
   type MerossLanController,
@@ -16,6 +23,7 @@ import {
   startMerossLan,
 } from "../support/meross-lan.ts";
 import { FAST_SESSION_TIMING, type OnlineDevice, startOnlineDevice } from "../support/online-device.ts";
+import { runScript } from "../support/run-script.ts";
 import { startTestAgent } from "../support/session-agent.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -54,14 +62,15 @@ async function merossLan(): Promise<MerossLanController> {
   return controller;
 }
 
-async function agent(): Promise<SessionAgent> {
+async function agent(sessionAnswers: SessionAnswerer = "agent"): Promise<SessionAgent> {
   const started = await startTestAgent({
     broker: variant.broker,
     pki,
     key: KEY,
     userId: USER_ID,
     account: AGENT,
-    timezone: TIMEZONE,
+    sessionAnswers,
+    ...(sessionAnswers === "agent" ? { timezone: TIMEZONE } : {}),
   });
   running.push(started);
   return started;
@@ -88,6 +97,13 @@ interface SeenAnswer {
   payload: Record<string, unknown>;
 }
 
+function timeSetsSeen(online: OnlineDevice) {
+  return online.events.filter(
+    (entry) =>
+      entry.event === "command" && (entry.detail as { namespace: string }).namespace === Namespace.SystemTime,
+  );
+}
+
 function answersSeen(online: OnlineDevice, namespace: string): SeenAnswer[] {
   return online.events
     .filter((entry) => entry.event === "session-answered")
@@ -100,11 +116,12 @@ function answersSeen(online: OnlineDevice, namespace: string): SeenAnswer[] {
 
 beforeAll(async () => {
   pki = await makeLocalPki({ host: HOST });
-  variant = await startMysqlVariant(pki, [
-    deviceAccount({ name: "plug", mac: MAC, uuid: UUID }, KEY, USER_ID),
-    CONTROLLER,
-    AGENT,
-  ]);
+  variant = await startMysqlVariant(
+    pki,
+    [deviceAccount({ name: "plug", mac: MAC, uuid: UUID }, KEY, USER_ID), CONTROLLER, AGENT],
+    // brokerDebugLog, which docs/home-assistant.md tells users to turn on when something is missing.
+    { debugLog: true },
+  );
 });
 
 afterEach(async () => {
@@ -120,6 +137,9 @@ describe("Home Assistant's meross_lan over MQTT on the mysql variant", () => {
   it("discovers a device: its subscription is granted, and Ability and All are answered within 5 s on its reply topic", async () => {
     const ha = await merossLan();
     expect(ha.granted, "SUBACK for /appliance/+/publish (128 = refused)").toEqual([0]);
+    // Home Assistant's own topics are outside the controller ACL: refused, and the connection carries on.
+    expect(await grantedQos(ha.client, "homeassistant/#")).toEqual([128]);
+    await ha.client.publishAsync("homeassistant/status", "online");
     const online = await plug();
 
     // Discovery starts from the first message meross_lan sees from an unknown device.
@@ -188,12 +208,7 @@ describe("Home Assistant's meross_lan over MQTT on the mysql variant", () => {
     expect(configs.every((payload) => JSON.stringify(payload) === JSON.stringify(configs[0]))).toBe(true);
 
     // The zone: the agent sent it once; meross_lan, checking the rules as it does each day, keeps them.
-    const timeSets = online.events.filter(
-      (entry) =>
-        entry.event === "command" &&
-        (entry.detail as { namespace: string }).namespace === Namespace.SystemTime,
-    );
-    expect(timeSets).toHaveLength(1);
+    expect(timeSetsSeen(online)).toHaveLength(1);
     const all = await ha.request(UUID, "GET", Namespace.SystemAll, {});
     if (!all) throw new Error("no System.All reply within 5 s");
     const { time } = (all.payload.all as { system: { time: { timezone: string; timeRule: number[][] } } })
@@ -202,5 +217,153 @@ describe("Home Assistant's meross_lan over MQTT on the mysql variant", () => {
     expect(merossLanWantsTimeFix(time, all.header.timestamp), "meross_lan would re-send DST rules").toBe(
       false,
     );
+  });
+
+  it("with sessionAnswers meross_lan, the agent stands back: one answer to each session message, and no zone from the kit", async () => {
+    await agent("meross_lan");
+    const ha = await merossLan();
+    const online = await plug();
+
+    const namespaces = [Namespace.SystemClock, Namespace.ControlBind, Namespace.ControlConsumptionConfig];
+    await waitFor("an answer to each session message", () =>
+      namespaces.every((namespace) => answersSeen(online, namespace).length >= 1),
+    );
+    await sleep(SURVIVE_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+    for (const namespace of namespaces) {
+      const answered = answersSeen(online, namespace).map((answer) => answer.header.messageId);
+      const sent = ha.answers
+        .filter((answer) => answer.message.header.namespace === namespace)
+        .map((answer) => answer.message.header.messageId);
+      expect(new Set(answered).size, `${namespace}: one answer per device message`).toBe(answered.length);
+      expect(answered.sort(), `${namespace}: every answer is meross_lan's`).toEqual(sent.sort());
+    }
+    expect(timeSetsSeen(online)).toEqual([]);
+  });
+
+  it("a reply the ACL refuses shows in the broker's debug log, naming the device and the topic", async () => {
+    const online = await plug();
+    const controller = await mqtt.connectAsync(variant.broker.url, {
+      ca: pki.caPem,
+      username: CONTROLLER.username,
+      password: CONTROLLER.password,
+      reconnectPeriod: 0,
+    });
+    running.push({ stop: () => controller.endAsync(true) });
+    // A controller whose reply topic no device may write, as meross_lan's was before.
+    const from = "/appliance/node_red/publish";
+    const request = buildMessage({ method: "GET", namespace: Namespace.SystemAll, key: KEY, from });
+    await controller.publishAsync(`/appliance/${UUID}/subscribe`, JSON.stringify(request));
+    await waitFor("the device to answer", () =>
+      online.events.some(
+        (entry) => entry.event === "command" && (entry.detail as { replyTopic: string }).replyTopic === from,
+      ),
+    );
+    const denied = await waitFor("the denial in the broker log", () =>
+      variant.broker
+        .output()
+        .split("\n")
+        .find((line) => line.includes("Denied PUBLISH") && line.includes(`'${from}'`)),
+    );
+    expect(denied).toMatch(new RegExp(`Denied PUBLISH from fmware:${UUID}_\\w+ `));
+  });
+});
+
+describe("controller-login.mjs: the login Home Assistant needs, from the stack outputs", () => {
+  let pulumi: FakePulumi;
+  let dir: string;
+
+  beforeAll(async () => {
+    const controllers = [CONTROLLER, controllerAccount("nodered", "node-red-controller-password")];
+    pulumi = await installFakePulumi({
+      outputs: testStackOutputs({
+        broker: variant.broker,
+        pki,
+        userId: USER_ID,
+        deviceKey: KEY,
+        mysql: variant.db,
+        controllers,
+      }),
+    });
+    dir = await mkdtemp(join(tmpdir(), "controller-login-"));
+  });
+
+  afterAll(async () => {
+    await pulumi?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const login = (...args: string[]) => runScript("controller-login.mjs", args, { env: pulumi.env });
+
+  it("prints what the MQTT settings ask for, the password only on request, and the CA as PEM", async () => {
+    const run = await login();
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(/^ {2}Broker +127\.0\.0\.1$/m);
+    expect(run.stdout).toMatch(new RegExp(`^ {2}Port +${variant.broker.port}$`, "m"));
+    expect(run.stdout).toMatch(/^ {2}Username +homeassistant$/m);
+    expect(run.stdout).toMatch(/^ {2}Password +\(hidden: run again with --show-password\)$/m);
+    expect(run.stdout).not.toContain(CONTROLLER.password);
+    expect(run.stdout).toContain("The server certificate names 127.0.0.1: Broker must be exactly this");
+    expect(run.stdout).toContain(pki.caPem.trim());
+    expect(run.stdout).not.toContain(KEY);
+
+    const other = await login("nodered", "--show-password");
+    expect(other.stdout).toMatch(/^ {2}Password +node-red-controller-password$/m);
+  });
+
+  it("gives a login meross_lan connects with, as pasted: host, port, username, password and the CA file", async () => {
+    const caFile = join(dir, "meross-ca.pem");
+    const run = await login("--json", "--show-password", "--ca-file", caFile);
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    const printed = JSON.parse(run.stdout) as {
+      host: string;
+      port: number;
+      username: string;
+      password: string;
+    };
+    expect(printed).toMatchObject({ username: CONTROLLER.username, certificateNames: ["127.0.0.1"] });
+    const ha = await startMerossLan({
+      brokerUrl: `mqtts://${printed.host}:${printed.port}`,
+      ca: await readFile(caFile, "utf8"),
+      username: printed.username,
+      password: printed.password,
+      key: KEY,
+    });
+    running.push(ha);
+    expect(ha.granted).toEqual([0]);
+    expect(JSON.parse((await login("--json")).stdout)).not.toHaveProperty("password");
+  });
+
+  it.each([
+    [
+      ["kitchen"],
+      EXIT.stackOrDatabase,
+      /no controller login named "kitchen" \(it has homeassistant, nodered\)/,
+    ],
+    [["--show-passwords"], EXIT.usage, /unknown flag --show-passwords/],
+    [["a", "b"], EXIT.usage, /unexpected argument "b"/],
+    [["--no-stack"], EXIT.usage, /--stack: the login lives in the stack outputs/],
+    [
+      ["--ca-file", "/nonexistent-dir/ca.pem"],
+      EXIT.usage,
+      /--ca-file: cannot write \/nonexistent-dir\/ca.pem/,
+    ],
+  ])("%j exits %i and says why", async (args, code, message) => {
+    const run = await login(...args);
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(code);
+    expect(run.stdout).toBe("");
+  });
+
+  it("says the stack has no outputs yet", async () => {
+    const empty = await installFakePulumi({ outputs: {} });
+    try {
+      const run = await runScript("controller-login.mjs", [], { env: empty.env });
+      expect(run.code).toBe(EXIT.stackOrDatabase);
+      expect(run.stderr).toMatch(/has `pulumi up` run\?/);
+    } finally {
+      await empty.cleanup();
+    }
   });
 });

@@ -119,6 +119,7 @@ describe("components/agent SessionAgent", () => {
       username: "session-agent",
       password: PASSWORD,
       timezone: "Europe/Dublin",
+      sessionAnswers: "agent",
     });
   });
 

@@ -5,7 +5,10 @@ import { containerPaths } from "../../lib/mosquitto/paths.ts";
 import { renderMosquittoConf } from "../../lib/mosquitto/render.ts";
 import { isSecretExport, type LooseInputs, type ProgramRun, resolve, runProgram } from "./harness.ts";
 
-/** The anonymous variant with a DNS broker host: no database, no logins, a generated device key. */
+/**
+ * The anonymous variant with a DNS broker host: no database, no logins, a generated device key;
+ * Home Assistant's meross_lan answers the devices, and the broker logs at debug level.
+ */
 
 const config = {
   brokerHost: "Broker.Home.Arpa",
@@ -14,6 +17,8 @@ const config = {
   authMode: "anonymous",
   tlsPort: 18883,
   tlsBindAddress: "192.168.1.10",
+  sessionAnswers: "meross_lan",
+  brokerDebugLog: "true",
   devices: [{ name: "kitchen", mac: "48:e1:e9:00:00:01", uuid: "1".repeat(32) }],
 };
 
@@ -48,7 +53,7 @@ describe("anonymous variant", () => {
     expect(inputsOf("pki-server-key")).toMatchObject({ algorithm: "RSA", rsaBits: 2048 });
   });
 
-  it("runs the go-auth image's Mosquitto 2.1.2 (plugin not loaded) with exactly the rendered anonymous config", () => {
+  it("runs the go-auth image's Mosquitto 2.1.2 (plugin not loaded) with exactly the rendered anonymous config, debug log included", () => {
     const broker = inputsOf("broker-container");
     expect(inputsOf("broker-image").name).toBe("ghcr.io/lhns/mosquitto-go-auth:3.5.0-mosquitto_2.1.2");
     const uploads = broker.uploads as { file: string; content: string }[];
@@ -63,6 +68,7 @@ describe("anonymous variant", () => {
           keyfile: containerPaths.keyFile,
         },
         persistenceDir: containerPaths.persistenceDir,
+        debugLog: true,
       }),
     );
   });
@@ -77,8 +83,16 @@ describe("anonymous variant", () => {
     expect(run.named("broker-container").secretInputs).toContain("uploads");
   });
 
-  it("runs the agent without a login", () => {
-    expect(inputsOf("agent-container").networksAdvanced).toEqual([{ name: "meross-dev-network" }]);
+  it("runs the agent without a login, told that meross_lan answers the devices", () => {
+    const agent = inputsOf("agent-container");
+    expect(agent.networksAdvanced).toEqual([{ name: "meross-dev-network" }]);
+    const uploads = agent.uploads as { file: string; content: string }[];
+    const settings = JSON.parse(
+      uploads.find((upload) => upload.file.endsWith("/settings.json"))?.content ?? "{}",
+    );
+    expect(settings).toMatchObject({ sessionAnswers: "meross_lan" });
+    expect(settings).not.toHaveProperty("username");
+    expect(settings).not.toHaveProperty("timezone");
   });
 
   it("exports URLs for every name, no MySQL endpoint, and the generated key as a secret", async () => {

@@ -246,6 +246,18 @@ describe("mysql variant: session agent", () => {
     expect(inputsOf("agent-container").networksAdvanced).toEqual([{ name: "meross-dev-network" }]);
     expect(run.named("agent-container").dependsOn).toContain("broker-container");
   });
+
+  it("answers the devices itself by default and sets the configured zone", () => {
+    const uploads = inputsOf("agent-container").uploads as { file: string; content: string }[];
+    const settings = JSON.parse(
+      uploads.find((upload) => upload.file.endsWith("/settings.json"))?.content ?? "{}",
+    );
+    expect(settings).toMatchObject({
+      sessionAnswers: "agent",
+      timezone: "Europe/Berlin",
+      username: "session-agent",
+    });
+  });
 });
 
 describe("mysql variant: outputs", () => {

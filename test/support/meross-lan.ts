@@ -1,4 +1,4 @@
-import mqtt, { type MqttClient } from "mqtt";
+import mqtt, { ErrorWithSubackPacket, type MqttClient } from "mqtt";
 import { buildMessage, buildReply, type MerossMessage, parseMessage } from "../../lib/meross/envelope.ts";
 import { clockPayload, Namespace } from "../../lib/meross/messages/index.ts";
 import { ALL_DEVICES_PUBLISH, devicePublishTopic, deviceSubscribeTopic } from "../../lib/meross/topics.ts";
@@ -51,6 +51,19 @@ export interface MerossLanController {
     payload: Record<string, unknown>,
   ): Promise<MerossMessage | undefined>;
   stop(): Promise<void>;
+}
+
+/**
+ * The SUBACK codes of one subscription (0 granted at QoS 0, 128 refused). Home Assistant's client
+ * ignores them; MQTT.js rejects a refusal, so the codes are taken from its error.
+ */
+export async function grantedQos(client: MqttClient, topic: string): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(topic, { qos: 0 })).map((grant) => grant.qos);
+  } catch (error) {
+    if (!(error instanceof ErrorWithSubackPacket)) throw error;
+    return (error.packet as { granted?: number[] }).granted ?? [];
+  }
 }
 
 /** `get_message_uuid`: header.uuid, else `RE_PATTERN_TOPIC_UUID = r"/.+/(.*)/.+"` on header.from. */
@@ -130,10 +143,9 @@ export async function startMerossLan(options: {
     }
   });
 
-  const suback = await client.subscribeAsync(ALL_DEVICES_PUBLISH, { qos: 0 });
   return {
     client,
-    granted: suback.map((grant) => grant.qos),
+    granted: await grantedQos(client, ALL_DEVICES_PUBLISH),
     received,
     answers,
     async request(deviceId, method, namespace, payload) {

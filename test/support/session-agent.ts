@@ -1,4 +1,5 @@
 import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import type { SessionAnswerer } from "../../lib/config/stack.ts";
 import type { MosquittoInstance } from "../../lib/local-stack/mosquitto.ts";
 import type { LocalPki } from "../../lib/local-stack/pki.ts";
 
@@ -15,6 +16,7 @@ export async function startTestAgent(options: {
   userId: string;
   account?: { username: string; password: string };
   timezone?: string;
+  sessionAnswers?: SessionAnswerer;
 }): Promise<SessionAgent> {
   const agent = startSessionAgent({
     brokerUrl: options.broker.url,
@@ -26,6 +28,7 @@ export async function startTestAgent(options: {
     ...(options.keySecret === undefined ? {} : { keySecret: options.keySecret }),
     userId: options.userId,
     ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
+    ...(options.sessionAnswers === undefined ? {} : { sessionAnswers: options.sessionAnswers }),
     log: () => {},
   });
   try {

@@ -287,6 +287,24 @@ describe("SessionResponder", () => {
     expect(bindOf(other, ownKey).log).toMatchObject([{ event: "message-ignored", reason: "bad-signature" }]);
   });
 
+  it("answers nothing and sends no zone when meross_lan answers the devices, but still checks what arrives", () => {
+    const responder = new SessionResponder({ key: KEY, sessionAnswers: "meross_lan" });
+    const session = [
+      deviceMessage("PUSH", CLOCK_NAMESPACE, { clock: { timestamp: 4 } }),
+      deviceMessage("SET", BIND_NAMESPACE, { bind: {} }),
+      deviceMessage("PUSH", CONSUMPTION_CONFIG_NAMESPACE, { config: { voltageRatio: 188 } }),
+    ];
+    const responses = session.map((message) => handle(responder, message));
+    expect(responses.flatMap((response) => response.replies)).toEqual([]);
+    expect(responses.flatMap(events)).toEqual(["device-seen"]);
+    expect(events(handle(responder, deviceMessage("PUSH", CLOCK_NAMESPACE, {}, "other-key")))).toEqual([
+      "message-ignored",
+    ]);
+    expect(() => new SessionResponder({ key: KEY, sessionAnswers: "meross_lan", timezone: ZONE })).toThrow(
+      /meross_lan owns the devices' zone/,
+    );
+  });
+
   it("turns a rejected message into one warning and no reply", () => {
     const responder = new SessionResponder({ key: KEY, timezone: ZONE, maxMessageBytes: 10 });
     const response = handle(responder, Buffer.from("01234567890"));
@@ -322,7 +340,10 @@ describe("agent settings", () => {
   };
 
   it("reads the file the container is given", () => {
-    expect(loadAgentSettings({ AGENT_SETTINGS_FILE: "/settings.json" }, read)).toEqual(JSON.parse(file));
+    expect(loadAgentSettings({ AGENT_SETTINGS_FILE: "/settings.json" }, read)).toEqual({
+      ...JSON.parse(file),
+      sessionAnswers: "agent",
+    });
   });
 
   it("lets AGENT_* variables override or replace the file, for running the agent by hand", () => {
@@ -340,7 +361,27 @@ describe("agent settings", () => {
         { AGENT_BROKER_URL: "mqtts://h:8883", AGENT_CA_FILE: "/ca.pem", AGENT_KEY: KEY, AGENT_USER_ID: "0" },
         read,
       ),
-    ).toEqual({ brokerUrl: "mqtts://h:8883", ca: CA, key: KEY, userId: "0" });
+    ).toEqual({ brokerUrl: "mqtts://h:8883", ca: CA, key: KEY, userId: "0", sessionAnswers: "agent" });
+    expect(
+      loadAgentSettings(
+        {
+          AGENT_BROKER_URL: "mqtts://h:8883",
+          AGENT_KEY: KEY,
+          AGENT_USER_ID: "0",
+          AGENT_SESSION_ANSWERS: "meross_lan",
+        },
+        read,
+      ),
+    ).toMatchObject({ sessionAnswers: "meross_lan" });
+  });
+
+  it("refuses a zone of its own while meross_lan answers the devices", () => {
+    expect(() => parseAgentSettings({ ...JSON.parse(file), sessionAnswers: "meross_lan" }, "test")).toThrow(
+      /timezone: must be unset when sessionAnswers is meross_lan/,
+    );
+    expect(() => parseAgentSettings({ ...JSON.parse(file), sessionAnswers: "cloud" }, "test")).toThrow(
+      /sessionAnswers: must be "agent"/,
+    );
   });
 
   it("names every bad field and never repeats a secret", () => {

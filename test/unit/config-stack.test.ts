@@ -49,6 +49,8 @@ describe("parseStackConfig accepts", () => {
       databasePort: 13306,
       authCacheSeconds: 30,
       aclCacheSeconds: 30,
+      sessionAnswers: "agent",
+      brokerDebugLog: false,
     });
   });
 
@@ -91,6 +93,17 @@ describe("parseStackConfig accepts", () => {
     expect(config.plainListener).toEqual({ address: "127.0.0.1", port: 1883 });
     expect(config.images).toEqual({ ...DEFAULT_IMAGES, database: "mysql:8.4" });
     expect(config.timezone).toBe("Europe/Berlin");
+    expect(config.sessionAnswers).toBe("agent");
+  });
+
+  it("broker debug logging from Pulumi's text or a boolean, off by default", () => {
+    expect(parseStackConfig(minimal).brokerDebugLog).toBe(false);
+    expect(parseStackConfig({ ...minimal, brokerDebugLog: "true" }).brokerDebugLog).toBe(true);
+    expect(parseStackConfig({ ...minimal, brokerDebugLog: false }).brokerDebugLog).toBe(false);
+  });
+
+  it("meross_lan answering the devices, with the zone left to it", () => {
+    expect(parseStackConfig({ ...minimal, sessionAnswers: "meross_lan" }).sessionAnswers).toBe("meross_lan");
   });
 
   it("pinned default images, never a floating tag", () => {
@@ -284,6 +297,21 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
       "an unknown time zone",
       { timezone: "Mars/Olympus" },
       /timezone: "Mars\/Olympus" must be an IANA time zone/,
+    ],
+    [
+      "someone else answering the devices",
+      { sessionAnswers: "homeassistant" },
+      /sessionAnswers: "homeassistant" must be "agent" .* or "meross_lan"/,
+    ],
+    [
+      "a zone for the agent while meross_lan answers",
+      { sessionAnswers: "meross_lan", timezone: "Europe/Berlin" },
+      /timezone: "Europe\/Berlin" must be unset when sessionAnswers is meross_lan/,
+    ],
+    [
+      "debug logging neither on nor off",
+      { brokerDebugLog: "sometimes" },
+      /brokerDebugLog: "sometimes" must be true or false/,
     ],
     ["a misspelt top-level key", { brokerhost: "x" }, /unknown key "brokerhost"; check the spelling/],
     [

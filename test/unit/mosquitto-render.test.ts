@@ -143,6 +143,22 @@ describe("renderMosquittoConf, both variants", () => {
     },
   );
 
+  it("logs errors to information by default, and debug (where ACL denials are) only when asked", () => {
+    expect(values(renderMosquittoConf(mysql), "log_type")).toEqual([
+      "error",
+      "warning",
+      "notice",
+      "information",
+    ]);
+    expect(values(renderMosquittoConf({ ...mysql, debugLog: true }), "log_type")).toEqual([
+      "error",
+      "warning",
+      "notice",
+      "information",
+      "debug",
+    ]);
+  });
+
   it("renders the same text for the same settings", () => {
     expect(renderMosquittoConf(mysql)).toBe(renderMosquittoConf(structuredClone(mysql)));
   });
