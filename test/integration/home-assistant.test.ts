@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,6 +9,8 @@ import { EXIT } from "../../lib/cli/exit-codes.ts";
 import { SERVICE_ACCOUNT_NAME, type SessionAnswerer } from "../../lib/config/stack.ts";
 import { type MysqlVariant, startMysqlVariant } from "../../lib/local-stack/mysql-variant.ts";
 import { type LocalPki, makeLocalPki } from "../../lib/local-stack/pki.ts";
+import { freePort } from "../../lib/local-stack/ports.ts";
+import { spawnServer } from "../../lib/local-stack/processes.ts";
 import { buildMessage, type Header } from "../../lib/meross/envelope.ts";
 import { Namespace } from "../../lib/meross/messages/index.ts";
 import { isSignatureValid } from "../../lib/meross/sign.ts";
@@ -266,6 +268,76 @@ describe("Home Assistant's meross_lan over MQTT on the mysql variant", () => {
         .find((line) => line.includes("Denied PUBLISH") && line.includes(`'${from}'`)),
     );
     expect(denied).toMatch(new RegExp(`Denied PUBLISH from fmware:${UUID}_\\w+ `));
+  });
+
+  it("through a bridge from Home Assistant's own broker (HA has one broker), discovery and session answers work the same", async () => {
+    // The user's existing broker: plain, anonymous, written by hand; it bridges the Meross topics to
+    // the kit's broker with the controller login, as docs/home-assistant.md shows.
+    const dir = await mkdtemp(join(tmpdir(), "users-broker-"));
+    await chmod(dir, 0o755);
+    const port = await freePort();
+    await writeFile(join(dir, "meross-ca.pem"), pki.caPem, { mode: 0o644 });
+    const config = [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "log_dest stdout",
+      "log_type all",
+      "",
+      "connection meross-kit",
+      `address ${HOST}:${variant.broker.port}`,
+      `bridge_cafile ${join(dir, "meross-ca.pem")}`,
+      "bridge_protocol_version mqttv311",
+      `remote_username ${CONTROLLER.username}`,
+      `remote_password ${CONTROLLER.password}`,
+      "remote_clientid users-broker-bridge",
+      "notifications false",
+      "topic /appliance/+/publish in 0",
+      "topic /appliance/+/subscribe out 0",
+    ].join("\n");
+    await writeFile(join(dir, "mosquitto.conf"), `${config}\n`, { mode: 0o644 });
+    const usersBroker = spawnServer("stdbuf", [
+      "-oL",
+      "-eL",
+      "/usr/sbin/mosquitto",
+      "-c",
+      join(dir, "mosquitto.conf"),
+    ]);
+    running.push({
+      stop: async () => {
+        await usersBroker.stop(5_000);
+        await rm(dir, { recursive: true, force: true });
+      },
+    });
+    await waitFor(
+      "the bridge to log in to the kit's broker",
+      () => variant.broker.output().includes(`as users-broker-bridge`),
+      15_000,
+      () => usersBroker.output(),
+    );
+
+    const ha = await startMerossLan({
+      brokerUrl: `mqtt://127.0.0.1:${port}`,
+      ca: pki.caPem,
+      username: "home-assistant-on-its-own-broker",
+      password: "anything: that broker is anonymous",
+      key: KEY,
+    });
+    running.push(ha);
+    expect(ha.granted).toEqual([0]);
+    const online = await plug();
+    await waitFor("meross_lan to hear the device", () =>
+      ha.received.some((entry) => entry.deviceId === UUID),
+    );
+    for (const namespace of [Namespace.SystemAbility, Namespace.SystemAll]) {
+      const reply = await ha.request(UUID, "GET", namespace, {});
+      expect(reply?.header, `GET ${namespace} through the bridge`).toMatchObject({
+        method: "GETACK",
+        namespace,
+      });
+    }
+    await sleep(SURVIVE_MS);
+    expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
+    expect(online.device.state.session).toEqual({ clock: true, bind: true, consumptionConfig: true });
   });
 });
 
