@@ -24,6 +24,11 @@ GO_AUTH_MODULE="github.com/iegomez/mosquitto-go-auth"
 GO_AUTH_FORK="github.com/lhns/mosquitto-go-auth"
 GO_AUTH_RELEASE="3.5.0"
 GO_AUTH_VERSION="v0.0.0-20260422235135-428c367bd0ec"
+GO_AUTH_COMMIT="428c367bd0ecec39578cd5d45a70326a96b9b55d"
+# GO_AUTH_SOURCE=<dir>: build the real plugin from a copy of that release's source (a clone at tag
+# 3.5.0, or its archive) instead of fetching it, e.g. where the proxy refuses the fork; its
+# dependencies still come from the module proxy.
+GO_AUTH_SOURCE="${GO_AUTH_SOURCE:-}"
 
 CACHE_DIR="$ROOT/.cache/go-auth"
 PLUGIN="$CACHE_DIR/go-auth.so"
@@ -72,9 +77,15 @@ compat_fingerprint() {
 # go-auth.h, which auth-plugin.c includes; then the c-shared build links the plugin against
 # Mosquitto's headers, leaving Mosquitto's symbols to be resolved when the broker loads it.
 build_go_auth() {
-  local fetch="$CACHE_DIR/fetch" src="$CACHE_DIR/src"
+  local fetch="$CACHE_DIR/fetch" src="$CACHE_DIR/src" log="$CACHE_DIR/go-auth-build.log" dir
   rm -rf "$fetch" "$src" && mkdir -p "$fetch"
-  cat >"$fetch/go.mod" <<EOF
+  if [[ -n "$GO_AUTH_SOURCE" ]]; then
+    dir="$GO_AUTH_SOURCE"
+    grep -q "^module $GO_AUTH_MODULE\$" "$dir/go.mod" 2>/dev/null ||
+      fail "GO_AUTH_SOURCE=$dir does not hold go-auth (no go.mod declaring module $GO_AUTH_MODULE)"
+    : >"$log"
+  else
+    cat >"$fetch/go.mod" <<EOF
 module meross-local-broker-kit/go-auth-fetch
 
 go 1.25
@@ -83,12 +94,12 @@ require $GO_AUTH_MODULE v0.0.0-00010101000000-000000000000
 
 replace $GO_AUTH_MODULE => $GO_AUTH_FORK $GO_AUTH_VERSION
 EOF
-  local log="$CACHE_DIR/go-auth-build.log" dir
-  if ! (cd "$fetch" && GOFLAGS=-mod=mod go mod download "$GO_AUTH_MODULE") >"$log" 2>&1; then
-    return 1
+    if ! (cd "$fetch" && GOFLAGS=-mod=mod go mod download "$GO_AUTH_MODULE") >"$log" 2>&1; then
+      return 1
+    fi
+    dir="$(cd "$fetch" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' "$GO_AUTH_MODULE")" ||
+      fail "go-auth $GO_AUTH_RELEASE was downloaded but its source directory is unknown; see $log"
   fi
-  dir="$(cd "$fetch" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' "$GO_AUTH_MODULE")" ||
-    fail "go-auth $GO_AUTH_RELEASE was downloaded but its source directory is unknown; see $log"
   # The module cache is read-only, and the first step writes go-auth.h beside the sources.
   cp -R "$dir" "$src" && chmod -R u+w "$src"
   (
@@ -111,6 +122,13 @@ $(tail -20 "$log")"
 install_plugin() {
   mkdir -p "$CACHE_DIR"
   local real_info="go-auth $GO_AUTH_RELEASE ($GO_AUTH_FORK@$GO_AUTH_VERSION)"
+  if [[ -n "$GO_AUTH_SOURCE" ]]; then
+    local commit
+    commit="$(git -C "$GO_AUTH_SOURCE" rev-parse HEAD 2>/dev/null || echo "not a git checkout")"
+    [[ "$commit" == "not a git checkout" || "$commit" == "$GO_AUTH_COMMIT" ]] ||
+      fail "GO_AUTH_SOURCE=$GO_AUTH_SOURCE is at $commit, not go-auth $GO_AUTH_RELEASE ($GO_AUTH_COMMIT)"
+    real_info="go-auth $GO_AUTH_RELEASE (built from GO_AUTH_SOURCE=$GO_AUTH_SOURCE, commit: $commit)"
+  fi
   local compat_info="go-auth-compat $(compat_fingerprint) (stand-in following go-auth $GO_AUTH_RELEASE; the Go module proxy refused $GO_AUTH_FORK@$GO_AUTH_VERSION)"
   local built=""
   [[ -f "$PLUGIN" && -f "$BUILD_INFO" ]] && built="$(cat "$BUILD_INFO")"
@@ -119,7 +137,7 @@ install_plugin() {
     step "go-auth: reusing $PLUGIN ($real_info)"
     return
   fi
-  step "go-auth: building $GO_AUTH_RELEASE from $GO_AUTH_FORK@$GO_AUTH_VERSION"
+  step "go-auth: building $GO_AUTH_RELEASE from ${GO_AUTH_SOURCE:-$GO_AUTH_FORK@$GO_AUTH_VERSION}"
   if build_go_auth; then
     mv "$PLUGIN.tmp" "$PLUGIN" && echo "$real_info" >"$BUILD_INFO"
     step "go-auth: built $PLUGIN"
