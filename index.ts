@@ -55,6 +55,9 @@ export const keyMode = config.keyMode;
 export const deviceKeySecret = pulumi.secret(config.deviceKeySecret ?? generatedSecret("device-key-secret"));
 /** Where deviceKeySecret came from, as deviceKeyOrigin for deviceKey: the hash cost of per-device rows. */
 export const deviceKeySecretOrigin = secretOriginOf(config);
+/** While the stack secret is rotated: the one before, for devices not moved yet. Secret. */
+export const previousDeviceKeySecret =
+  config.previousDeviceKeySecret === undefined ? undefined : pulumi.secret(config.previousDeviceKeySecret);
 
 const plan = certificatePlan({
   host: config.brokerHost,
@@ -85,6 +88,7 @@ const mysqlVariant =
         deviceKeyOrigin,
         deviceKeySecret,
         deviceKeySecretOrigin,
+        ...(previousDeviceKeySecret ? { previousDeviceKeySecret } : {}),
         userId: config.userId,
         controllers: config.controllers.map(({ name }) => name),
       })
@@ -127,6 +131,7 @@ new SessionAgent(
     caPem: pki.caCertificatePem,
     deviceKey,
     deviceKeySecret,
+    ...(previousDeviceKeySecret ? { previousDeviceKeySecret } : {}),
     keyGenerations: Object.fromEntries(
       config.devices.flatMap(({ uuid, keyGeneration }) =>
         keyGeneration === undefined || keyGeneration === 1 ? [] : [[uuid, keyGeneration]],

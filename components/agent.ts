@@ -15,6 +15,8 @@ export interface SessionAgentArgs {
   deviceKey: pulumi.Input<string>;
   /** The stack secret per-device keys are derived from: the agent derives each device's key from its uuid. */
   deviceKeySecret: pulumi.Input<string>;
+  /** The secret before the last rotation, while devices still hold keys from it. */
+  previousDeviceKeySecret?: pulumi.Input<string>;
   /** Per-device key generations above 1, by uuid, from the stack config. */
   keyGenerations: Record<string, number>;
   userId: pulumi.Input<string>;
@@ -58,18 +60,20 @@ export class SessionAgent extends pulumi.ComponentResource {
           args.caPem,
           args.deviceKey,
           args.deviceKeySecret,
+          args.previousDeviceKeySecret,
           args.userId,
           args.serviceAccount?.username,
           args.serviceAccount?.password,
           args.timezone,
         ])
-        .apply(([brokerUrl, ca, key, keySecret, userId, username, password, timezone]) => {
+        .apply(([brokerUrl, ca, key, keySecret, previousKeySecret, userId, username, password, timezone]) => {
           const settings: AgentSettings = parseAgentSettings(
             {
               brokerUrl,
               ca,
               key,
               keySecret,
+              previousKeySecret,
               keyGenerations: args.keyGenerations,
               userId,
               username,

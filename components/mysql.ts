@@ -20,6 +20,8 @@ export interface MysqlVariantArgs {
   /** What per-device keys are derived from (lib/meross/device-key.ts), and where it came from. */
   deviceKeySecret: pulumi.Input<string>;
   deviceKeySecretOrigin: SecretOrigin;
+  /** The secret before the last rotation, while devices still hold keys from it. */
+  previousDeviceKeySecret?: pulumi.Input<string>;
   userId: string;
   /** Controller logins to create (Home Assistant, Node-RED…), by name. */
   controllers: readonly string[];
@@ -78,15 +80,20 @@ export class MysqlVariant extends pulumi.ComponentResource {
       .all([
         args.deviceKey,
         args.deviceKeySecret,
+        args.previousDeviceKeySecret,
         service.password,
         pulumi.all(controllers.map((controller) => controller.password)),
       ])
-      .apply(([sharedKey, keySecret, servicePassword, controllerPasswords]) => [
+      .apply(([sharedKey, keySecret, previousKeySecret, servicePassword, controllerPasswords]) => [
         // Each device's row follows the key its entry says it holds: mixed stacks stay reachable.
         ...args.devices.map((device) =>
           deviceAccount(
             device,
-            deviceKeyFor(device, { sharedKey, keySecret }),
+            deviceKeyFor(device, {
+              sharedKey,
+              keySecret,
+              ...(previousKeySecret === undefined ? {} : { previousKeySecret }),
+            }),
             args.userId,
             device.keyScheme === "per-device" ? args.deviceKeySecretOrigin : args.deviceKeyOrigin,
           ),

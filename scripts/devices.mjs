@@ -12,9 +12,10 @@ const { EXIT, SCRIPT_EXIT_CODES, exitCodeFor, exitCodeHelp } = await import("../
 const { listInventory, revokeDevice } = await import("../lib/provision/inventory.ts");
 const { connectDatabase } = await import("../lib/provision/database.ts");
 const { createPulumiRunner } = await import("../lib/stack/pulumi-cli.ts");
-const { readStackOutputs } = await import("../lib/stack/outputs.ts");
+const { readStackOutputs, stackKeys } = await import("../lib/stack/outputs.ts");
 const { listStackDevices, matchesDevice, UnknownDeviceError } = await import("../lib/stack/devices.ts");
 const { deviceKeyFor } = await import("../lib/meross/device-key.ts");
+const { startSecretRotation } = await import("../lib/stack/secret-rotation.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
@@ -37,13 +38,14 @@ async function openSources(flags) {
   return { ...(pulumi ? { pulumi } : {}), ...(conn ? { conn } : {}) };
 }
 
-/** @param {{ keyScheme?: string, keyGeneration?: number }} entry */
+/** @param {{ keyScheme?: string, keyGeneration?: number, keySecret?: string }} entry */
 function keyLabel(entry) {
   if (entry.keyScheme === undefined) return "-";
-  return entry.keyScheme === "shared" ? "shared" : `own (gen ${entry.keyGeneration})`;
+  if (entry.keyScheme === "shared") return "shared";
+  return `own (gen ${entry.keyGeneration}${entry.keySecret === "previous" ? ", previous secret" : ""})`;
 }
 
-/** @param {{ name: string, mac?: string, uuid?: string, kind: string, createdAt?: Date, inStackConfig?: boolean, hasLogin?: boolean, keyScheme?: string, keyGeneration?: number }[]} entries */
+/** @param {{ name: string, mac?: string, uuid?: string, kind: string, createdAt?: Date, inStackConfig?: boolean, hasLogin?: boolean, keyScheme?: string, keyGeneration?: number, keySecret?: string }[]} entries */
 function table(entries) {
   const header = ["NAME", "MAC", "UUID", "KIND", "KEY", "CREATED", "STACK CONFIG"];
   const rows = [
@@ -135,13 +137,34 @@ try {
       );
     }
     const outputs = await readStackOutputs(pulumi);
-    const key = deviceKeyFor(entry, {
-      sharedKey: outputs.deviceKey,
-      ...(outputs.deviceKeySecret === undefined ? {} : { keySecret: outputs.deviceKeySecret }),
-    });
+    const key = deviceKeyFor(entry, stackKeys(outputs));
     console.log(json ? JSON.stringify({ name: entry.name, uuid: entry.uuid, key }, null, 2) : key);
+  } else if (command === "rotate-secret") {
+    if (positional.length > 0) throw new UsageError("rotate-secret takes no argument");
+    if (flags.stack === false)
+      throw new UsageError("rotate-secret changes the stack config: drop --no-stack");
+    const pulumi = createPulumiRunner({
+      projectDir: PROJECT_DIR,
+      ...(typeof flags.stack === "string" ? { stack: flags.stack } : {}),
+    });
+    const moving = await startSecretRotation(pulumi, await readStackOutputs(pulumi));
+    if (json) {
+      console.log(JSON.stringify({ moving: moving.map((device) => device.name) }, null, 2));
+    } else {
+      console.log("New deviceKeySecret set; the old one is kept as previousDeviceKeySecret. Next:");
+      console.log("  1. pulumi up   (every device keeps its login and stays online)");
+      console.log(
+        moving.length > 0
+          ? `  2. for each of ${moving.map((device) => device.name).join(", ")}, on your LAN:\n` +
+              "     npx zx scripts/provision.mjs rekey <name> --ip <its address>"
+          : "  2. (no device has a key of its own yet: nothing to move)",
+      );
+      console.log("  3. then: pulumi config rm previousDeviceKeySecret && pulumi up");
+    }
   } else {
-    throw new UsageError(`unknown command ${JSON.stringify(command)}: use list, revoke or key (see --help)`);
+    throw new UsageError(
+      `unknown command ${JSON.stringify(command)}: use list, revoke, key or rotate-secret (see --help)`,
+    );
   }
   await sources?.conn?.end();
   process.exit(EXIT.ok);

@@ -15,7 +15,7 @@ import { SessionResponder, type SessionResponderOptions } from "./responder.ts";
 
 export interface SessionAgentOptions
   extends BrokerClientSettings,
-    Pick<SessionResponderOptions, "key" | "keySecret" | "keyGenerations"> {
+    Pick<SessionResponderOptions, "key" | "keySecret" | "previousKeySecret" | "keyGenerations"> {
   /** Names the agent's MQTT client (`session-agent-<userId>-<random>`) in the broker's log. */
   userId: string;
   /** IANA zone sent to each device once, and again when a later Bind shows it rebooted; none: zones are left alone. */
@@ -39,7 +39,7 @@ export interface SessionAgent {
  * starts: bad input is logged and skipped, and a lost broker is retried with backoff for ever.
  */
 export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
-  const { log, key, keySecret, keyGenerations } = options;
+  const { log, key, keySecret, previousKeySecret, keyGenerations } = options;
   const now = options.now ?? (() => new Date());
   // A bad zone is a settings mistake: refuse it now rather than log it for every device.
   if (options.timezone !== undefined) timeRules(options.timezone);
@@ -51,6 +51,7 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
   const responder = new SessionResponder({
     key,
     ...(keySecret === undefined ? {} : { keySecret }),
+    ...(previousKeySecret === undefined ? {} : { previousKeySecret }),
     ...(keyGenerations === undefined ? {} : { keyGenerations }),
     sessionAnswers,
     ...(options.timezone === undefined ? {} : { timezone: options.timezone }),

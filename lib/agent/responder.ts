@@ -1,6 +1,7 @@
 import type { SessionAnswerer } from "../config/stack.ts";
 import { candidateDeviceKeys } from "../meross/device-key.ts";
 import type { MerossMessage } from "../meross/envelope.ts";
+import { withoutUndefined } from "../meross/fields.ts";
 import { Namespace } from "../meross/messages/index.ts";
 import { deviceSubscribeTopic, MEROSS_LAN_REPLY_TOPIC } from "../meross/topics.ts";
 import type { AgentLogEntry } from "./log.ts";
@@ -24,6 +25,8 @@ export interface SessionResponderOptions {
   key: string;
   /** The stack secret per-device keys come from; without it every device must hold `key`. */
   keySecret?: string;
+  /** The stack secret before the last rotation. */
+  previousKeySecret?: string;
   /** Per-device key generations above 1, by uuid (the stack config's, as of the last `pulumi up`). */
   keyGenerations?: Record<string, number>;
   /** Default "agent". With "meross_lan" it answers nothing and sends no zone: Home Assistant does. */
@@ -101,10 +104,10 @@ export class SessionResponder {
 
   /** The device's last verified key first, then the shared key and its per-device keys. */
   private keysFor(uuid: string): string[] {
-    const { key, keySecret, keyGenerations } = this.options;
+    const { key, keySecret, previousKeySecret, keyGenerations } = this.options;
     const candidates = candidateDeviceKeys(
       uuid,
-      { sharedKey: key, ...(keySecret === undefined ? {} : { keySecret }) },
+      withoutUndefined({ sharedKey: key, keySecret, previousKeySecret }),
       keyGenerations?.[uuid],
     );
     const last = this.verifiedKeys.get(uuid);

@@ -20,6 +20,8 @@ export const agentSettingsSchema = z
     key: deviceKeySchema,
     /** Per-device keys are derived from it (lib/meross/device-key.ts); absent: every device has `key`. */
     keySecret: deviceKeySecretSchema.optional(),
+    /** The stack secret before the last rotation, while devices still hold keys from it. */
+    previousKeySecret: deviceKeySecretSchema.optional(),
     /** Per-device generations above 1, by uuid, as the stack config last said. */
     keyGenerations: z.record(uuidSchema, keyGenerationSchema).optional(),
     userId: userIdSchema,
@@ -56,7 +58,7 @@ export const AGENT_ENVIRONMENT = {
   sessionAnswers: "AGENT_SESSION_ANSWERS",
 } as const;
 
-const SECRET_FIELDS = new Set(["key", "keySecret", "password"]);
+const SECRET_FIELDS = new Set(["key", "keySecret", "previousKeySecret", "password"]);
 
 export class AgentSettingsError extends Error {
   constructor(message: string) {

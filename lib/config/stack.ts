@@ -1,9 +1,9 @@
 import { z } from "zod";
 import {
   deviceKeySecretSchema,
-  type KeyScheme,
   keyGenerationSchema,
   keySchemeSchema,
+  keySecretSchema,
 } from "../meross/device-key.ts";
 import {
   hostSchema,
@@ -88,9 +88,14 @@ export const deviceSchema = z
     uuid: uuidSchema,
     keyScheme: keySchemeSchema.optional(),
     keyGeneration: keyGenerationSchema.optional(),
+    keySecret: keySecretSchema.optional(),
   })
   .refine((device) => device.keyGeneration === undefined || device.keyScheme === "per-device", {
     path: ["keyGeneration"],
+    message: 'only means something with keyScheme "per-device"',
+  })
+  .refine((device) => device.keySecret === undefined || device.keyScheme === "per-device", {
+    path: ["keySecret"],
     message: 'only means something with keyScheme "per-device"',
   });
 
@@ -204,6 +209,8 @@ export const stackConfigSchema = z
     deviceKeySecret: deviceKeySecretSchema.optional(),
     /** Only with deviceKeySecret: "generated" when it is a pinned generated secret (fast hash kept). */
     deviceKeySecretOrigin: z.enum(SECRET_ORIGINS).optional(),
+    /** The secret before the last rotation, kept while devices marked keySecret "previous" move. */
+    previousDeviceKeySecret: deviceKeySecretSchema.optional(),
     devices: z.array(deviceSchema).default([]),
     controllers: z.array(controllerSchema).default([]),
     certificateValidityDays: daysSchema.default(365),
@@ -268,6 +275,18 @@ export const stackConfigSchema = z
         message: "only means something with deviceKeySecret set (without it the stack generates the secret)",
       });
     }
+    if (config.previousDeviceKeySecret === undefined) {
+      config.devices.forEach((device, index) => {
+        if (device.keySecret === undefined) return;
+        ctx.addIssue({
+          code: "custom",
+          path: ["devices", index, "keySecret"],
+          input: device.keySecret,
+          message:
+            "needs previousDeviceKeySecret, the secret this device's key comes from; run `npx zx scripts/provision.mjs rekey` for it, or set previousDeviceKeySecret again",
+        });
+      });
+    }
     if (config.certificateRenewalDays >= config.certificateValidityDays) {
       ctx.addIssue({
         code: "custom",
@@ -330,7 +349,7 @@ export const STRUCTURED_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** Never echoed in an error message. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(["deviceKey", "deviceKeySecret"]);
+const SECRET_KEYS: ReadonlySet<string> = new Set(["deviceKey", "deviceKeySecret", "previousDeviceKeySecret"]);
 
 export class ConfigError extends Error {
   override name = "ConfigError";

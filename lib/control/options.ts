@@ -5,7 +5,7 @@ import { deviceKeyFor } from "../meross/device-key.ts";
 import { deviceKeySchema, userIdSchema, uuidSchema } from "../meross/identifiers.ts";
 import { type BrokerClientSettings, usesPlainMqtt } from "../mqtt/connection.ts";
 import { listStackDevices, type StackDevice } from "../stack/devices.ts";
-import { controllerLogin, readStackOutputs, type StackOutputs } from "../stack/outputs.ts";
+import { controllerLogin, readStackOutputs, type StackOutputs, stackKeys } from "../stack/outputs.ts";
 import { createPulumiRunner } from "../stack/pulumi-cli.ts";
 import type { ControllerSettings } from "./client.ts";
 import {
@@ -199,8 +199,7 @@ function stackKeyOf(
   outputs: StackOutputs | undefined,
 ): string | undefined {
   if (outputs === undefined || device === undefined) return outputs?.deviceKey;
-  const { deviceKey: sharedKey, deviceKeySecret: keySecret } = outputs;
-  return deviceKeyFor(device, { sharedKey, ...(keySecret === undefined ? {} : { keySecret }) });
+  return deviceKeyFor(device, stackKeys(outputs));
 }
 
 export async function resolveControllerSettings(

@@ -1,8 +1,7 @@
 import { z } from "zod";
 import { UsageError } from "../cli/flags.ts";
-import type { DeviceKeying } from "../meross/device-key.ts";
+import { type DeviceKeying, keyingOf } from "../meross/device-key.ts";
 import { DeviceError } from "../meross/envelope.ts";
-import { withoutUndefined } from "../meross/fields.ts";
 import { uuidSchema } from "../meross/identifiers.ts";
 import {
   type DeviceRequest,
@@ -49,8 +48,7 @@ export function resolveDevice(identifier: string, devices: readonly StackDevice[
           "provision it again or fix Pulumi.<stack>.yaml",
       );
     }
-    const { keyScheme, keyGeneration } = entry;
-    return { uuid: uuid.data, name: entry.name, ...withoutUndefined({ keyScheme, keyGeneration }) };
+    return { uuid: uuid.data, name: entry.name, ...keyingOf(entry) };
   }
   const uuid = uuidSchema.safeParse(identifier);
   if (uuid.success) return { uuid: uuid.data };

@@ -31,17 +31,39 @@ export const deviceKeySecretSchema = z
   .min(DEVICE_KEY_SECRET_MIN_LENGTH, `must be at least ${DEVICE_KEY_SECRET_MIN_LENGTH} characters`)
   .max(256, "must be at most 256 characters");
 
+/**
+ * Per-device keys only: "previous" while the stack secret is being rotated and this device still
+ * holds a key from the secret before (absent: the current secret).
+ */
+export const KEY_SECRETS = ["previous"] as const;
+export const keySecretSchema = z.enum(KEY_SECRETS, {
+  error: 'must be "previous" (its key comes from previousDeviceKeySecret) or unset',
+});
+
 /** What a device's stack config entry says about its key; an entry without it predates per-device keys. */
 export interface DeviceKeying {
   keyScheme: KeyScheme;
   /** Per-device keys only. */
   keyGeneration?: number;
+  keySecret?: (typeof KEY_SECRETS)[number];
 }
 
-/** The stack's key material: the shared key, and the secret per-device keys come from. Both secret. */
+/** Just the key fields of a record that has them (a stack config entry), for passing on. */
+export function keyingOf(entry: Partial<DeviceKeying>): Partial<DeviceKeying> {
+  const { keyScheme, keyGeneration, keySecret } = entry;
+  return {
+    ...(keyScheme === undefined ? {} : { keyScheme }),
+    ...(keyGeneration === undefined ? {} : { keyGeneration }),
+    ...(keySecret === undefined ? {} : { keySecret }),
+  };
+}
+
+/** The stack's key material: the shared key, the secret per-device keys come from, the one before. All secret. */
 export interface StackKeys {
   sharedKey: string;
   keySecret?: string;
+  /** Kept while the stack secret is rotated, for devices not moved yet. */
+  previousKeySecret?: string;
 }
 
 /** Domain separation: this HMAC input can never collide with another use of the same secret. */
@@ -65,23 +87,23 @@ export class MissingKeySecretError extends Error {
 }
 
 /** The key a device holds, from its entry's scheme and generation; an entry without a scheme holds the shared key. */
-export function deviceKeyFor(
-  device: { uuid: string; keyScheme?: KeyScheme; keyGeneration?: number },
-  keys: StackKeys,
-): string {
+export function deviceKeyFor(device: { uuid: string } & Partial<DeviceKeying>, keys: StackKeys): string {
   if ((device.keyScheme ?? "shared") === "shared") return keys.sharedKey;
-  if (keys.keySecret === undefined) {
+  const previous = device.keySecret === "previous";
+  const secret = previous ? keys.previousKeySecret : keys.keySecret;
+  if (secret === undefined) {
+    const name = previous ? "previousDeviceKeySecret" : "deviceKeySecret";
     throw new MissingKeySecretError(
-      `device ${device.uuid} has a per-device key, but the stack's deviceKeySecret is not available (run \`pulumi up\` with this version)`,
+      `device ${device.uuid} has a per-device key, but the stack's ${name} is not available (run \`pulumi up\` with this version, and keep ${name} set while any device entry needs it)`,
     );
   }
-  return derivePerDeviceKey(keys.keySecret, device.uuid, device.keyGeneration ?? 1);
+  return derivePerDeviceKey(secret, device.uuid, device.keyGeneration ?? 1);
 }
 
 /**
  * The keys a device may sign with, most likely first, for a receiver that has only its uuid (the
- * agent): its last known key, the shared key, then per-device generations from the one the stack
- * config knows up to `lookahead` rotations ahead (a device re-keyed from the LAN since the last
+ * agent): the shared key, then per-device generations (from the current secret, then the previous
+ * one while the stack secret is rotated) from the one the stack config knows up to `lookahead` ahead (a device re-keyed from the LAN since the last
  * `pulumi up`), and one behind. Trying one is an md5, so the list costs nothing next to a message.
  */
 export function candidateDeviceKeys(
@@ -91,11 +113,12 @@ export function candidateDeviceKeys(
   lookahead = 2,
 ): string[] {
   const candidates = [keys.sharedKey];
-  if (keys.keySecret !== undefined) {
+  for (const secret of [keys.keySecret, keys.previousKeySecret]) {
+    if (secret === undefined) continue;
     // One behind too: a rotation recorded in the stack config before Config.Key reached the device.
     const first = Math.max(1, knownGeneration - 1);
     for (let generation = first; generation <= knownGeneration + lookahead; generation++) {
-      candidates.push(derivePerDeviceKey(keys.keySecret, uuid, generation));
+      candidates.push(derivePerDeviceKey(secret, uuid, generation));
     }
   }
   return candidates;

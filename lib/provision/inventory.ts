@@ -31,13 +31,22 @@ export interface InventoryEntry {
   /** Devices in the stack config: which key they hold (never the key itself). */
   keyScheme?: KeyScheme;
   keyGeneration?: number;
+  /** "previous": still on the stack secret before the last rotation. */
+  keySecret?: "previous";
 }
 
 /** What the stack config entry says about a device's key; an entry without a scheme holds the shared key. */
-function keyingOf(entry: StackDevice | undefined): Pick<InventoryEntry, "keyScheme" | "keyGeneration"> {
+function keyingOf(
+  entry: StackDevice | undefined,
+): Pick<InventoryEntry, "keyScheme" | "keyGeneration" | "keySecret"> {
   if (entry === undefined) return {};
   const keyScheme = entry.keyScheme ?? "shared";
-  return keyScheme === "shared" ? { keyScheme } : { keyScheme, keyGeneration: entry.keyGeneration ?? 1 };
+  if (keyScheme === "shared") return { keyScheme };
+  return {
+    keyScheme,
+    keyGeneration: entry.keyGeneration ?? 1,
+    ...(entry.keySecret === undefined ? {} : { keySecret: entry.keySecret }),
+  };
 }
 
 export interface Inventory {

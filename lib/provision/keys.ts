@@ -1,5 +1,6 @@
 import { UsageError } from "../cli/flags.ts";
 import { type DeviceKeying, deviceKeyFor, type KeyScheme, type StackKeys } from "../meross/device-key.ts";
+import { withoutUndefined } from "../meross/fields.ts";
 import type { SecretOrigin } from "../store/accounts.ts";
 
 /**
@@ -24,7 +25,8 @@ export interface AssignedKey extends DeviceKeying {
 
 /**
  * Re-running setup on a device keeps the generation it has (a rotated key never goes back to an
- * older one); rotating adds one; a device that had the shared key starts at generation 1.
+ * older one); rotating adds one; a device that had the shared key starts at generation 1. The key
+ * always comes from the current secret: a device still on the previous one moves off it.
  */
 export function assignDeviceKey(
   policy: KeyPolicy,
@@ -56,6 +58,7 @@ export function keyPolicyFrom(
     keyMode?: KeyScheme;
     deviceKeySecret?: string;
     deviceKeySecretOrigin?: SecretOrigin;
+    previousDeviceKeySecret?: string;
   },
 ): KeyPolicy | undefined {
   const sharedKey = given.key ?? stack.deviceKey;
@@ -75,7 +78,11 @@ export function keyPolicyFrom(
   }
   return {
     mode,
-    keys: { sharedKey, ...(stack.deviceKeySecret === undefined ? {} : { keySecret: stack.deviceKeySecret }) },
+    keys: withoutUndefined({
+      sharedKey,
+      keySecret: stack.deviceKeySecret,
+      previousKeySecret: stack.previousDeviceKeySecret,
+    }),
     origins: {
       shared: given.key === undefined && stack.deviceKeyOrigin === "generated" ? "generated" : "chosen",
       "per-device": stack.deviceKeySecretOrigin ?? "chosen",

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
 import { UsageError } from "../cli/flags.ts";
 import { DeviceClient } from "../meross/device-client.ts";
-import { withoutUndefined } from "../meross/fields.ts";
+import { keyingOf } from "../meross/device-key.ts";
 import { userIdSchema } from "../meross/identifiers.ts";
 import {
   Namespace,
@@ -80,7 +80,7 @@ export async function provisionDevice(
 /** The key scheme and generation the stack config records for the device with this uuid. */
 async function recordedKeying(pulumi: PulumiRunner, uuid: string) {
   const entry = (await listStackDevices(pulumi)).find((device) => matchesDevice(device, uuid));
-  return entry && withoutUndefined({ keyScheme: entry.keyScheme, keyGeneration: entry.keyGeneration });
+  return entry && keyingOf(entry);
 }
 
 /**

@@ -1,6 +1,12 @@
 import { z } from "zod";
 import type { ExitCategory } from "../exit-category.ts";
-import { type DeviceKeying, keyGenerationSchema, keySchemeSchema } from "../meross/device-key.ts";
+import {
+  type DeviceKeying,
+  keyGenerationSchema,
+  keyingOf,
+  keySchemeSchema,
+  keySecretSchema,
+} from "../meross/device-key.ts";
 import { macAddressSchema, uuidSchema } from "../meross/identifiers.ts";
 import type { PulumiRunner } from "./pulumi-cli.ts";
 
@@ -35,6 +41,7 @@ const storedDeviceSchema = z
     uuid: storedTextSchema,
     keyScheme: keySchemeSchema.optional().catch(undefined),
     keyGeneration: keyGenerationSchema.optional().catch(undefined),
+    keySecret: keySecretSchema.optional().catch(undefined),
   })
   .loose();
 
@@ -84,12 +91,11 @@ export async function listStackDevices(pulumi: PulumiRunner): Promise<StackDevic
       `stack config \`${DEVICES_KEY}\` must be a list of {name, mac, uuid}; fix it in Pulumi.<stack>.yaml`,
     );
   }
-  return devices.data.map(({ name, mac, uuid, keyScheme, keyGeneration }) => ({
-    name,
-    mac,
-    uuid,
-    ...(keyScheme === undefined ? {} : { keyScheme }),
-    ...(keyGeneration === undefined ? {} : { keyGeneration }),
+  return devices.data.map((entry) => ({
+    name: entry.name,
+    mac: entry.mac,
+    uuid: entry.uuid,
+    ...keyingOf(entry),
   }));
 }
 
@@ -123,8 +129,9 @@ export type RecordOutcome = "added" | "updated" | "unchanged";
 /**
  * Adds the device to the stack config, or updates the entry with the same MAC or uuid, so running
  * it twice changes nothing. Values are written as strings (`--type string`): a name such as `42`
- * or an all-digit uuid would otherwise become a YAML number. The key scheme and generation say which
- * key the device was given; a device moved back to the shared key loses its generation.
+ * or an all-digit uuid would otherwise become a YAML number. The key scheme, generation and secret say
+ * which key the device was given; a field the device no longer has (a generation after a move back to
+ * the shared key, "previous" after a move to the current secret) is removed.
  */
 export async function recordStackDevice(pulumi: PulumiRunner, device: StackDevice): Promise<RecordOutcome> {
   const existing = await listStackDevices(pulumi);
@@ -140,7 +147,7 @@ export async function recordStackDevice(pulumi: PulumiRunner, device: StackDevic
   const target = index === -1 ? existing.length : index;
   const current = existing[target];
   let changed = false;
-  for (const field of ["name", "mac", "uuid", "keyScheme", "keyGeneration"] as const) {
+  for (const field of ["name", "mac", "uuid", "keyScheme", "keyGeneration", "keySecret"] as const) {
     const value = device[field];
     if (current?.[field] === value) continue;
     const path = `${DEVICES_KEY}[${target}].${field}`;

@@ -2,7 +2,12 @@ import { z } from "zod";
 import { type AuthMode, authModeSchema } from "../config/stack.ts";
 import type { ExitCategory } from "../exit-category.ts";
 import { brokerAddressSchema } from "../meross/broker-url.ts";
-import { deviceKeySecretSchema, type KeyScheme, keySchemeSchema } from "../meross/device-key.ts";
+import {
+  deviceKeySecretSchema,
+  type KeyScheme,
+  keySchemeSchema,
+  type StackKeys,
+} from "../meross/device-key.ts";
 import { deviceKeySchema, hostSchema, portSchema, userIdSchema } from "../meross/identifiers.ts";
 import { SECRET_ORIGINS, type SecretOrigin } from "../store/accounts.ts";
 import { PulumiCommandError, type PulumiRunner } from "./pulumi-cli.ts";
@@ -36,6 +41,7 @@ const rawOutputsSchema = z.object({
   keyMode: keySchemeSchema.optional(),
   deviceKeySecret: deviceKeySecretSchema.optional(),
   deviceKeySecretOrigin: z.enum(SECRET_ORIGINS).optional(),
+  previousDeviceKeySecret: deviceKeySecretSchema.optional(),
   authMode: authModeSchema.optional(),
   mysql: mysqlSettingsSchema.nullish(),
   controllerCredentials: z.record(z.string(), controllerLoginSchema).nullish(),
@@ -56,6 +62,8 @@ export interface StackOutputs {
   /** What per-device keys are derived from; absent on a stack from before per-device keys. */
   deviceKeySecret?: string;
   deviceKeySecretOrigin?: SecretOrigin;
+  /** While the stack secret is rotated: the one before, for devices not moved yet. */
+  previousDeviceKeySecret?: string;
   authMode: AuthMode;
   mysql?: MysqlSettings;
   /** The stack's controller logins by config name (mysql variant; empty otherwise). */
@@ -107,6 +115,7 @@ export async function readStackOutputs(pulumi: PulumiRunner): Promise<StackOutpu
     keyMode,
     deviceKeySecret,
     deviceKeySecretOrigin,
+    previousDeviceKeySecret,
     controllerCredentials,
     ...rest
   } = parsed.data;
@@ -116,9 +125,23 @@ export async function readStackOutputs(pulumi: PulumiRunner): Promise<StackOutpu
     ...(keyMode ? { keyMode } : {}),
     ...(deviceKeySecret ? { deviceKeySecret } : {}),
     ...(deviceKeySecretOrigin ? { deviceKeySecretOrigin } : {}),
+    ...(previousDeviceKeySecret ? { previousDeviceKeySecret } : {}),
     controllerLogins: controllerCredentials ?? {},
     authMode: authMode ?? (mysql ? "mysql" : "anonymous"),
     ...(mysql ? { mysql } : {}),
+  };
+}
+
+/** The key material deviceKeyFor needs, from the outputs: every device's key follows from it. */
+export function stackKeys(
+  outputs: Pick<StackOutputs, "deviceKey" | "deviceKeySecret" | "previousDeviceKeySecret">,
+): StackKeys {
+  return {
+    sharedKey: outputs.deviceKey,
+    ...(outputs.deviceKeySecret === undefined ? {} : { keySecret: outputs.deviceKeySecret }),
+    ...(outputs.previousDeviceKeySecret === undefined
+      ? {}
+      : { previousKeySecret: outputs.previousDeviceKeySecret }),
   };
 }
 

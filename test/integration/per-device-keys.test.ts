@@ -14,6 +14,7 @@ import { Namespace, toggleXSetRequest } from "../../lib/meross/messages/index.ts
 import { devicePublishTopic, deviceSubscribeTopic } from "../../lib/meross/topics.ts";
 import { trySubscribe } from "../../lib/mqtt/connection.ts";
 import { type SimulatedDevice, startSimulatedDevice } from "../../lib/simulator/index.ts";
+import type { StackOutputsJson } from "../../lib/stack/outputs.ts";
 import { controllerAccount, deviceAccount, serviceAccount } from "../../lib/store/accounts.ts";
 import { listAccounts, upsertAccount } from "../../lib/store/database.ts";
 import { type FakePulumi, installFakePulumi, testStackOutputs } from "../support/fake-pulumi.ts";
@@ -39,6 +40,7 @@ let services: MysqlVariant;
 let broker: MosquittoInstance;
 let agent: SessionAgent;
 let fake: FakePulumi;
+let outputs: StackOutputsJson;
 /** Provisioned before per-device keys: they hold the shared key, their entries have no scheme. */
 const old: SimulatedDevice[] = [];
 /** Provisioned now, each with its own key. */
@@ -80,23 +82,21 @@ beforeAll(async () => {
     old.push(online.device);
     oldEntries.push({ name, mac, uuid });
   }
-  fake = await installFakePulumi({
-    outputs: {
-      ...testStackOutputs({
-        broker,
-        pki,
-        userId: USER_ID,
-        deviceKey: SHARED,
-        mysql: services.db,
-        controllers: [CONTROLLER],
-      }),
-      deviceKeyOrigin: "generated",
-      keyMode: "per-device",
-      deviceKeySecret: SECRET,
-      deviceKeySecretOrigin: "generated",
-    },
-    config: { devices: oldEntries },
-  });
+  outputs = {
+    ...testStackOutputs({
+      broker,
+      pki,
+      userId: USER_ID,
+      deviceKey: SHARED,
+      mysql: services.db,
+      controllers: [CONTROLLER],
+    }),
+    deviceKeyOrigin: "generated",
+    keyMode: "per-device",
+    deviceKeySecret: SECRET,
+    deviceKeySecretOrigin: "generated",
+  };
+  fake = await installFakePulumi({ outputs, config: { devices: oldEntries } });
   plugA = await startSimulatedDevice({
     model: "encrypted",
     mqttCa: pki.caPem,
@@ -173,7 +173,7 @@ describe("per-device keys on the mysql variant", () => {
     expect(devices.map((account) => account.username).sort()).toEqual(
       [...old, plugA, plugB].map((device) => device.macAddress).sort(),
     );
-  });
+  }, 120_000);
 
   it("A's key and login cannot log in as B, nor read or write B's topics", async () => {
     const keyA = derivePerDeviceKey(SECRET, plugA.uuid, 1);
@@ -295,7 +295,7 @@ describe("per-device keys on the mysql variant", () => {
 
     await rekey("old-two", second);
     for (const name of ["old-one", "old-two"]) expect((await control(name, "toggle")).code).toBe(0);
-  });
+  }, 120_000);
 
   it("rekey rotates a device's own key: the old key is refused, the new one works", async () => {
     await rekey("plug-a", plugA);
@@ -316,4 +316,56 @@ describe("per-device keys on the mysql variant", () => {
       await oldKey.close();
     }
   });
+
+  it("rotating the stack secret keeps every device online while they move one by one", async () => {
+    const started = await runScript("devices.mjs", ["rotate-secret"], { env: fake.env });
+    expect(started.stderr).toBe("");
+    expect(started.code).toBe(0);
+    const config = await fake.config();
+    const newSecret = config["meross-broker:deviceKeySecret"] as string;
+    expect(newSecret).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(config["meross-broker:previousDeviceKeySecret"]).toBe(SECRET);
+    expect(started.stdout).not.toContain(newSecret);
+    expect(started.stdout).not.toContain(SECRET);
+    const entries = config["meross-broker:devices"] as Record<string, unknown>[];
+    expect(entries.map((entry) => entry.keySecret)).toEqual(["previous", "previous", "previous", "previous"]);
+    // A second rotation before the first has finished is refused.
+    expect((await runScript("devices.mjs", ["rotate-secret"], { env: fake.env })).stderr).toMatch(
+      /a rotation is still under way/,
+    );
+
+    // What the next `pulumi up` does: both secrets in the outputs and the agent; the rows stay as
+    // they are, since every device's entry says its key comes from the previous secret.
+    await fake.setOutputs({ ...outputs, deviceKeySecret: newSecret, previousDeviceKeySecret: SECRET });
+    await agent.stop();
+    agent = await startTestAgent({
+      broker,
+      pki,
+      key: SHARED,
+      keySecret: newSecret,
+      previousKeySecret: SECRET,
+      userId: USER_ID,
+      account: AGENT,
+    });
+    const list = await runScript("devices.mjs", ["list"], { env: fake.env });
+    expect(list.stdout).toMatch(/plug-b\s+\S+\s+\S+\s+device\s+own \(gen 1, previous secret\)/);
+
+    await rekey("plug-b", plugB);
+    expect(await entryOf(plugB)).toEqual({
+      name: "plug-b",
+      mac: plugB.macAddress,
+      uuid: plugB.uuid,
+      keyScheme: "per-device",
+      keyGeneration: "2",
+    });
+    const moved = await runScript("devices.mjs", ["key", "plug-b"], { env: fake.env });
+    expect(moved.stdout.trim()).toBe(derivePerDeviceKey(newSecret, plugB.uuid, 2));
+    await waitFor("the agent to answer the moved device", () => plugB.state.session.bind === true, 10_000);
+    // Moved and not yet moved: both answer.
+    for (const name of ["plug-b", "old-two"]) {
+      const run = await control(name, "toggle");
+      expect(run.stderr, name).toBe("");
+      expect(run.code).toBe(0);
+    }
+  }, 120_000);
 });

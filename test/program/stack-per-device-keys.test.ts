@@ -8,10 +8,12 @@ import { isSecretExport, type ProgramRun, resolve, runProgram } from "./harness.
 
 /**
  * A stack midway through moving to per-device keys: keyMode left at its default, one device still on
- * the shared key (an entry from before per-device keys), one on its own key at generation 2.
+ * the shared key (an entry from before per-device keys), one on its own key at generation 2, and one
+ * still on a key from the stack secret before a rotation.
  */
 
 const SHARED = "0".repeat(16);
+const PREVIOUS = "the-secret-before-the-last-rotation-0123";
 const config = {
   brokerHost: "192.168.1.10",
   userId: "1234",
@@ -24,6 +26,13 @@ const config = {
       keyScheme: "per-device",
       keyGeneration: "2",
     },
+    {
+      name: "hall",
+      mac: "48:e1:e9:00:00:03",
+      uuid: "3".repeat(32),
+      keyScheme: "per-device",
+      keySecret: "previous",
+    },
   ],
   controllers: [{ name: "ha" }],
 };
@@ -34,7 +43,7 @@ let run: ProgramRun;
 beforeAll(async () => {
   pki = await makeLocalPki({ host: "192.168.1.10", extraNames: ["mosquitto"] });
   run = await runProgram(
-    { ...config, deviceKey: SHARED, deviceKeyOrigin: "generated" },
+    { ...config, deviceKey: SHARED, deviceKeyOrigin: "generated", previousDeviceKeySecret: PREVIOUS },
     { caPem: pki.caPem, certPem: await readFile(pki.certFile, "utf8") },
   );
   if (run.error) throw run.error;
@@ -51,6 +60,7 @@ describe("per-device keys in the program", () => {
   it("generates the stack secret and exports it as a secret, with the key mode (per-device by default)", async () => {
     expect(await resolve(run.exports.deviceKeySecret)).toBe(SECRET);
     expect(await isSecretExport(run.exports.deviceKeySecret)).toBe(true);
+    expect(await isSecretExport(run.exports.previousDeviceKeySecret)).toBe(true);
     expect(await resolve(run.exports.keyMode)).toBe("per-device");
     expect(await resolve(run.exports.deviceKeySecretOrigin)).toBe("generated");
   });
@@ -65,6 +75,9 @@ describe("per-device keys in the program", () => {
       ...deviceMqttCredentials("48:e1:e9:00:00:02", own, "1234"),
       secretOrigin: "generated",
     });
+    expect(devices[2]).toMatchObject(
+      deviceMqttCredentials("48:e1:e9:00:00:03", derivePerDeviceKey(PREVIOUS, "3".repeat(32), 1), "1234"),
+    );
     expect(rows?.secretInputs).toContain("accounts");
   });
 
@@ -78,6 +91,7 @@ describe("per-device keys in the program", () => {
     expect(settings).toMatchObject({
       key: SHARED,
       keySecret: SECRET,
+      previousKeySecret: PREVIOUS,
       keyGenerations: { ["2".repeat(32)]: 2 },
     });
   });
@@ -86,7 +100,9 @@ describe("per-device keys in the program", () => {
     for (const resource of run.resources) {
       for (const [name, value] of Object.entries(resource.inputs)) {
         if (resource.secretInputs.includes(name)) continue;
-        expect(JSON.stringify(value) ?? "", `${resource.name}.${name}`).not.toContain(SECRET);
+        const text = JSON.stringify(value) ?? "";
+        expect(text, `${resource.name}.${name}`).not.toContain(SECRET);
+        expect(text, `${resource.name}.${name}`).not.toContain(PREVIOUS);
       }
     }
   });

@@ -13,6 +13,7 @@ export async function startTestAgent(options: {
   key: string;
   /** The stack secret per-device keys come from; without it the agent knows only the shared key. */
   keySecret?: string;
+  previousKeySecret?: string;
   userId: string;
   account?: { username: string; password: string };
   timezone?: string;
@@ -26,6 +27,7 @@ export async function startTestAgent(options: {
       : { username: options.account.username, password: options.account.password }),
     key: options.key,
     ...(options.keySecret === undefined ? {} : { keySecret: options.keySecret }),
+    ...(options.previousKeySecret === undefined ? {} : { previousKeySecret: options.previousKeySecret }),
     userId: options.userId,
     ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
     ...(options.sessionAnswers === undefined ? {} : { sessionAnswers: options.sessionAnswers }),

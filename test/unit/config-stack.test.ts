@@ -186,6 +186,11 @@ describe("parseStackConfig rejects, naming the key, the value and what is allowe
       /devices\[0\].keyGeneration: 2 only means something with keyScheme "per-device"/,
     ],
     [
+      "a device marked to keep the previous secret without previousDeviceKeySecret",
+      { devices: [{ ...device(1), keyScheme: "per-device", keySecret: "previous" }] },
+      /devices\[0\].keySecret: "previous" needs previousDeviceKeySecret/,
+    ],
+    [
       "a device without uuid",
       { devices: [{ name: "a", mac: "48:e1:e9:00:00:01" }] },
       /devices\[0\].uuid: is not set; run `pulumi config set --path 'devices\[0\].uuid' <value>`/,

@@ -102,6 +102,20 @@ describe("which key a device holds", () => {
     expect(deviceKeyFor({ uuid: UUID, keyScheme: "per-device", keyGeneration: 2 }, keys)).toBe(KNOWN[1]?.key);
   });
 
+  it("comes from the previous secret for an entry marked so while the stack secret is rotated", () => {
+    const rotating = { sharedKey: "x", keySecret: `${SECRET}-new`, previousKeySecret: SECRET };
+    expect(deviceKeyFor({ uuid: UUID, keyScheme: "per-device", keySecret: "previous" }, rotating)).toBe(
+      KNOWN[0]?.key,
+    );
+    expect(deviceKeyFor({ uuid: UUID, keyScheme: "per-device" }, rotating)).toBe(
+      derivePerDeviceKey(`${SECRET}-new`, UUID, 1),
+    );
+    expect(() => deviceKeyFor({ uuid: UUID, keyScheme: "per-device", keySecret: "previous" }, keys)).toThrow(
+      /previousDeviceKeySecret is not available/,
+    );
+    expect(candidateDeviceKeys(UUID, rotating)).toContain(KNOWN[0]?.key);
+  });
+
   it("says so when a per-device entry meets a stack without the secret", () => {
     expect(() => deviceKeyFor({ uuid: UUID, keyScheme: "per-device" }, { sharedKey: "x" })).toThrow(
       MissingKeySecretError,
