@@ -1,12 +1,5 @@
 import type { MqttClient } from "mqtt";
-import type { ExitCategory } from "../exit-category.ts";
-import {
-  buildMessage,
-  checkReply,
-  DeviceError,
-  type MerossMessage,
-  parseMessage,
-} from "../meross/envelope.ts";
+import { DeviceError, type MerossMessage } from "../meross/envelope.ts";
 import {
   type DeviceRequest,
   Namespace,
@@ -15,7 +8,8 @@ import {
   type ToggleNamespace,
   toggleNamespaceOf,
 } from "../meross/messages/index.ts";
-import { controllerReplyTopic, deviceSubscribeTopic } from "../meross/topics.ts";
+import { requestOver } from "../meross/request.ts";
+import { controllerReplyTopic } from "../meross/topics.ts";
 import {
   type BrokerClientSettings,
   BrokerConnectionError,
@@ -23,6 +17,7 @@ import {
   trySubscribe,
   uniqueClientId,
 } from "../mqtt/connection.ts";
+import { MqttDeviceTransport } from "../mqtt/device-transport.ts";
 import {
   type ControlAction,
   type ControlResult,
@@ -38,51 +33,19 @@ export interface ControllerSettings extends BrokerClientSettings {
   userId: string;
 }
 
-/** The device did not answer a request in time. */
-export class ReplyTimeoutError extends Error {
-  readonly exitCategory: ExitCategory = "timeout";
-  override name = "ReplyTimeoutError";
-}
-
-interface Pending {
-  resolve(reply: MerossMessage): void;
-  reject(error: Error): void;
-}
-
 /**
  * A controller on the broker, as the Meross app is on the cloud: it owns a reply topic, puts it in
- * each request's `from`, and matches replies by messageId.
+ * each request's `from`, and matches replies by messageId (lib/mqtt/device-transport.ts).
  */
 export class DeviceCommander {
-  private readonly pending = new Map<string, Pending>();
+  private readonly transport: MqttDeviceTransport;
 
   private constructor(
     private readonly client: MqttClient,
     private readonly settings: ControllerSettings,
     readonly replyTopic: string,
   ) {
-    client.on("message", (topic, payload) => {
-      if (topic !== replyTopic) return;
-      let reply: MerossMessage;
-      try {
-        reply = parseMessage(payload);
-      } catch {
-        return;
-      }
-      const waiting = this.pending.get(reply.header.messageId);
-      if (waiting) {
-        this.pending.delete(reply.header.messageId);
-        waiting.resolve(reply);
-      }
-    });
-    client.on("close", () => {
-      for (const waiting of this.pending.values()) {
-        waiting.reject(
-          new BrokerConnectionError("ECONNECT", "the broker closed the connection before the reply came"),
-        );
-      }
-      this.pending.clear();
-    });
+    this.transport = new MqttDeviceTransport(client, replyTopic);
   }
 
   /** Connects and subscribes to the reply topic before anything is sent, so no reply can be missed. */
@@ -114,28 +77,14 @@ export class DeviceCommander {
     request: DeviceRequest,
     timeoutMs: number,
   ): Promise<{ reply: MerossMessage; roundTripMs: number }> {
-    const message = buildMessage({ ...request, key: this.settings.key, from: this.replyTopic });
     const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    const reply = await new Promise<MerossMessage>((resolve, reject) => {
-      this.pending.set(message.header.messageId, { resolve, reject });
-      timer = setTimeout(() => {
-        this.pending.delete(message.header.messageId);
-        reject(
-          new ReplyTimeoutError(
-            `no reply to ${request.method} ${request.namespace} from ${uuid} within ${timeoutMs} ms: ` +
-              "is the device online? (watch it with npx zx scripts/monitor.mjs)",
-          ),
-        );
-      }, timeoutMs);
-      this.client.publish(deviceSubscribeTopic(uuid), JSON.stringify(message), { qos: 1 }, (error) => {
-        if (!error) return;
-        clearTimeout(timer);
-        this.pending.delete(message.header.messageId);
-        reject(new BrokerConnectionError("ECONNECT", `could not publish to the broker: ${error.message}`));
-      });
-    }).finally(() => clearTimeout(timer));
-    return { reply: checkReply(message, reply, this.settings.key), roundTripMs: Date.now() - started };
+    const reply = await requestOver(
+      this.transport,
+      request,
+      { key: this.settings.key, verifyReply: true },
+      { uuid, timeoutMs },
+    );
+    return { reply, roundTripMs: Date.now() - started };
   }
 
   async close(): Promise<void> {

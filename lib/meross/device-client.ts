@@ -1,11 +1,4 @@
-import {
-  buildMessage,
-  checkReply,
-  type MerossMessage,
-  ProtocolError,
-  parseMessage,
-  type RequestMethod,
-} from "./envelope.ts";
+import type { MerossMessage, RequestMethod } from "./envelope.ts";
 import { DeviceHttpError, DeviceUnreachableError, HttpTransport } from "./http-transport.ts";
 import { macAddressSchema, uuidSchema } from "./identifiers.ts";
 import { ecdhKeyPair, ecdhSharedKey, type LanIdentity, lanAesKey } from "./lan-crypto.ts";
@@ -30,6 +23,7 @@ import {
   type WifiNetwork,
   wifiListRequest,
 } from "./messages/index.ts";
+import { type DeviceTransport, requestOver } from "./request.ts";
 import { uuidFromDeviceTopic } from "./topics.ts";
 import type { WifixIdentity } from "./wifi.ts";
 
@@ -65,12 +59,18 @@ interface LanKeyMode {
 /** A device's local HTTP API (protocol §1–§4), one request at a time, encrypted once keys are exchanged. */
 export class DeviceClient {
   private readonly transport: HttpTransport;
+  /** The HTTP transport, trying the given encryption keys in turn (`undefined`: plaintext). */
+  private readonly withKeyFallback: DeviceTransport<(Buffer | undefined)[]>;
   private key: string;
   private sessionKey: Buffer | undefined;
   private lanKey: LanKeyMode | undefined;
 
   constructor(options: DeviceClientOptions) {
     this.transport = new HttpTransport(options);
+    this.withKeyFallback = {
+      replyAddress: this.transport.replyAddress,
+      exchange: (message, keys) => this.sendWith(message, keys),
+    };
     this.key = options.key;
   }
 
@@ -89,18 +89,21 @@ export class DeviceClient {
     namespace: string,
     payload: Record<string, unknown> = {},
   ): Promise<MerossMessage> {
-    const message = buildMessage({ method, namespace, payload, key: this.key, from: this.transport.url });
     const keys = this.encryptionKeysFor(namespace);
-    return this.sendWith(message, keys.length > 0 ? keys : [undefined]);
+    return requestOver(
+      this.withKeyFallback,
+      { method, namespace, payload },
+      { key: this.key },
+      keys.length > 0 ? keys : [undefined],
+    );
   }
 
   /** Sends with the first key; a refusal moves on to the next, and the key that worked goes first. */
   private async sendWith(message: MerossMessage, keys: (Buffer | undefined)[]): Promise<MerossMessage> {
     const [encryptionKey, ...others] = keys;
-    const { namespace } = message.header;
-    let replyText: string;
+    let reply: MerossMessage;
     try {
-      replyText = await this.transport.send(JSON.stringify(message), { encryptionKey });
+      reply = await this.transport.exchange(message, { encryptionKey });
     } catch (error) {
       if (others.length > 0 && isRefusal(error)) return this.sendWith(message, others);
       throw error;
@@ -108,7 +111,7 @@ export class DeviceClient {
     if (this.lanKey && encryptionKey && this.lanKey.keys[0] !== encryptionKey) {
       this.lanKey.keys = [encryptionKey, ...this.lanKey.keys.filter((key) => key !== encryptionKey)];
     }
-    return checkReply(message, parseReply(replyText, namespace, encryptionKey !== undefined));
+    return reply;
   }
 
   private encryptionKeysFor(namespace: string): Buffer[] {
@@ -196,16 +199,4 @@ function isRefusal(error: unknown): boolean {
   return (
     error instanceof DeviceUnreachableError && (error.cause as { code?: unknown })?.code === "ECONNRESET"
   );
-}
-
-function parseReply(text: string, namespace: string, encrypted: boolean): MerossMessage {
-  try {
-    return parseMessage(text);
-  } catch (error) {
-    if (!encrypted || !(error instanceof ProtocolError)) throw error;
-    throw new ProtocolError(
-      `the encrypted reply to ${namespace} did not decrypt to a Meross message: ` +
-        "the device and we hold different session keys. Run the key exchange again (or restart provisioning).",
-    );
-  }
 }

@@ -1,10 +1,11 @@
 import { request as httpRequest } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExitCategory } from "../exit-category.ts";
-import { ProtocolError } from "./envelope.ts";
+import { type MerossMessage, ProtocolError, parseMessage } from "./envelope.ts";
 import { checkedInput } from "./fields.ts";
 import { hostSchema, portSchema } from "./identifiers.ts";
 import { decryptLanBody, encryptLanBody } from "./lan-crypto.ts";
+import type { DeviceTransport } from "./request.ts";
 
 /** The device did not answer at all: wrong network, wrong address, or it is rebooting. */
 export class DeviceUnreachableError extends Error {
@@ -97,7 +98,8 @@ function enqueue<T>(device: string, task: () => Promise<T>): Promise<T> {
   return run;
 }
 
-export class HttpTransport {
+/** A device's local HTTP API (protocol §1): one POST per request, retried while the device does not answer. */
+export class HttpTransport implements DeviceTransport<SendOptions> {
   readonly url: string;
   private readonly host: string;
   private readonly port: number;
@@ -112,6 +114,17 @@ export class HttpTransport {
     this.attempts = Math.max(1, options.attempts ?? 3);
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.url = `http://${this.host}${this.port === 80 ? "" : `:${this.port}`}${DEVICE_PATH}`;
+  }
+
+  /** Devices put their URL in `from` when asked over HTTP, and answer in the HTTP response anyway. */
+  get replyAddress(): string {
+    return this.url;
+  }
+
+  /** POSTs `request` (encrypted when `encryptionKey` is given) and parses the answer. */
+  async exchange(request: MerossMessage, options: SendOptions = {}): Promise<MerossMessage> {
+    const reply = await this.send(JSON.stringify(request), options);
+    return parseReply(reply, request.header.namespace, options.encryptionKey !== undefined);
   }
 
   /** POSTs one message and returns the reply text (decrypted when `encryptionKey` is given). */
@@ -187,4 +200,16 @@ export class HttpTransport {
 /** Devices answer an encrypted request encrypted, but an error may come back as plain JSON. */
 function readEncryptedReply(reply: string, key: Buffer): string {
   return reply.trimStart().startsWith("{") ? reply : decryptLanBody(reply, key);
+}
+
+function parseReply(text: string, namespace: string, encrypted: boolean): MerossMessage {
+  try {
+    return parseMessage(text);
+  } catch (error) {
+    if (!encrypted || !(error instanceof ProtocolError)) throw error;
+    throw new ProtocolError(
+      `the encrypted reply to ${namespace} did not decrypt to a Meross message: ` +
+        "the device and we hold different session keys. Run the key exchange again (or restart provisioning).",
+    );
+  }
 }

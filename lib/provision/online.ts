@@ -1,14 +1,16 @@
 import mqtt from "mqtt";
 import type { ExitCategory } from "../exit-category.ts";
-import { buildMessage, type MerossMessage, parseMessage } from "../meross/envelope.ts";
+import { type MerossMessage, parseMessage } from "../meross/envelope.ts";
 import {
   Namespace,
   parseSystemAll,
   type SystemAllSummary,
   systemAllRequest,
 } from "../meross/messages/index.ts";
-import { controllerReplyTopic, devicePublishTopic, deviceSubscribeTopic } from "../meross/topics.ts";
+import { requestOver } from "../meross/request.ts";
+import { controllerReplyTopic, devicePublishTopic } from "../meross/topics.ts";
 import { brokerClientOptions, uniqueClientId } from "../mqtt/connection.ts";
+import { MqttDeviceTransport } from "../mqtt/device-transport.ts";
 import { type Backoff, reconnectWithBackoff } from "../mqtt/reconnect.ts";
 import type { OnlineReport } from "./setup.ts";
 
@@ -110,6 +112,7 @@ export function watchDeviceOnline(
     ),
   );
   reconnectWithBackoff(client, { backoff: ONLINE_WAIT_BACKOFF });
+  const transport = new MqttDeviceTransport(client, replyTopic);
   const observation: BrokerObservation = { reachedBroker: false };
   let subscribed = false;
   let sawOldSession = false;
@@ -123,11 +126,20 @@ export function watchDeviceOnline(
   const readyWaiters: (() => void)[] = [];
 
   const strict = () => options.hadSession || sawOldSession;
+  // A poll may be answered any time until the watch ends: its answer is the summary once the
+  // device has counted as online (below), and is otherwise left to the message listener.
   const askForSystemAll = () => {
     if (!client.connected || acknowledgedAt === undefined) return;
     if (strict() && firstMessage === undefined) return;
-    const request = buildMessage({ ...systemAllRequest(), key: settings.key, from: replyTopic });
-    client.publish(deviceSubscribeTopic(device.uuid), JSON.stringify(request));
+    requestOver(
+      transport,
+      systemAllRequest(),
+      { key: settings.key },
+      { uuid: device.uuid, timeoutMs: settings.timeoutMs, qos: 0 },
+    ).then((reply) => {
+      const systemAll = reply.header.from === publishTopic ? safeSystemAll(reply) : undefined;
+      if (systemAll && firstMessage !== undefined) finish({ report: report(systemAll) });
+    }, ignore);
   };
   const report = (systemAll?: SystemAllSummary): OnlineReport => ({
     firstMessage: firstMessage as string,
@@ -145,6 +157,7 @@ export function watchDeviceOnline(
     clearTimeout(deadline);
     clearTimeout(summaryTimer);
     clearInterval(poll);
+    transport.abandon(new Error("the online watch ended"));
     client.removeAllListeners("message");
     client.end(true);
     for (const wake of readyWaiters.splice(0)) wake();
@@ -180,23 +193,20 @@ export function watchDeviceOnline(
       sawOldSession = true;
       return;
     }
+    if (firstMessage !== undefined) return;
     const { method, namespace } = message.header;
-    const systemAll =
-      topic === replyTopic && namespace === Namespace.SystemAll && method === "GETACK"
-        ? safeSystemAll(message)
-        : undefined;
-    if (firstMessage === undefined) {
-      const opensSession = topic === publishTopic && namespace === Namespace.ControlBind;
-      if (strict() && !opensSession) return;
-      firstMessage = `${method} ${namespace}`;
-      clearInterval(poll);
-      if (!systemAll) {
-        askForSystemAll();
-        summaryTimer = setTimeout(() => finish({ report: report() }), SUMMARY_WAIT_MS);
-        return;
-      }
-    }
-    if (systemAll) finish({ report: report(systemAll) });
+    const opensSession = topic === publishTopic && namespace === Namespace.ControlBind;
+    if (strict() && !opensSession) return;
+    firstMessage = `${method} ${namespace}`;
+    clearInterval(poll);
+    // A summary answering a poll of ours settles that poll's request, which ends the watch with it.
+    const answersPoll =
+      topic === replyTopic &&
+      namespace === Namespace.SystemAll &&
+      method === "GETACK" &&
+      safeSystemAll(message) !== undefined;
+    if (!answersPoll) askForSystemAll();
+    summaryTimer = setTimeout(() => finish({ report: report() }), SUMMARY_WAIT_MS);
   });
 
   return {
@@ -233,6 +243,8 @@ export function watchDeviceOnline(
     stop: () => finish({ error: new Error("the online watch was stopped") }),
   };
 }
+
+function ignore(): void {}
 
 function safeSystemAll(message: MerossMessage): SystemAllSummary | undefined {
   try {

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT, exitCodeFor } from "../../lib/cli/exit-codes.ts";
 import { UsageError } from "../../lib/cli/flags.ts";
-import { ReplyTimeoutError } from "../../lib/control/client.ts";
 import { refusalCause } from "../../lib/control/login-refusal.ts";
 import {
   parseControlArguments,
@@ -24,6 +23,7 @@ import { derivePerDeviceKey } from "../../lib/meross/device-key.ts";
 import { DeviceError, WrongKeyError } from "../../lib/meross/envelope.ts";
 import { Namespace, toggleNamespaceOf } from "../../lib/meross/messages/index.ts";
 import { BrokerConnectionError } from "../../lib/mqtt/connection.ts";
+import { ReplyTimeoutError } from "../../lib/mqtt/device-transport.ts";
 import { UnknownDeviceError } from "../../lib/stack/devices.ts";
 import type { StackOutputs } from "../../lib/stack/outputs.ts";
 
