@@ -6,6 +6,7 @@ import {
   buildReply,
   checkReply,
   DeviceError,
+  type MerossMessage,
   ProtocolError,
   parseMessage,
   WrongKeyError,
@@ -19,6 +20,7 @@ import {
   uuidSchema,
   wifiPasswordSchema,
 } from "../../lib/meross/identifiers.ts";
+import { type DeviceTransport, requestOver } from "../../lib/meross/request.ts";
 import { isSignatureValid, sign } from "../../lib/meross/sign.ts";
 import {
   controllerReplyTopic,
@@ -224,6 +226,44 @@ describe("envelope", () => {
     );
     expect(message({ code: 5000 })).toMatch(/: no reason given \(error 5000\)$/);
     expect(message({})).toMatch(/\(error unknown\)$/);
+  });
+
+  it("requestOver signs with the key, names the transport's reply address, and checks the answer", async () => {
+    const from = `/appliance/${uuid}/publish`;
+    const sent: { message: MerossMessage; options: string }[] = [];
+    const device = (answer: (message: MerossMessage) => MerossMessage): DeviceTransport<string> => ({
+      replyAddress: "/app/0-test/subscribe",
+      async exchange(message, options) {
+        sent.push({ message, options });
+        return answer(message);
+      },
+    });
+    const content = { method: "GET", namespace: "Appliance.System.All", payload: {} } as const;
+    const honest = device((message) => buildReply(message, { key: "k", from }));
+
+    const reply = await requestOver(honest, content, { key: "k", verifyReply: true }, "as given");
+    expect(reply.header).toMatchObject({ method: "GETACK", namespace: "Appliance.System.All" });
+    expect(sent[0]?.options).toBe("as given");
+    expect(sent[0]?.message.header).toMatchObject({ method: "GET", from: "/app/0-test/subscribe" });
+    expect(isSignatureValid(sent[0]?.message.header ?? request.header, "k")).toBe(true);
+    expect(reply.header.messageId).toBe(sent[0]?.message.header.messageId);
+
+    const forger = device((message) => buildReply(message, { key: "other", from }));
+    await expect(requestOver(forger, content, { key: "k", verifyReply: true }, "")).rejects.toThrow(
+      /not signed with our key/,
+    );
+    await expect(requestOver(forger, content, { key: "k" }, "")).resolves.toBeDefined();
+    const refuser = device((message) =>
+      buildReply(message, { key: "k", from, method: "ERROR", payload: { error: { code: 5001 } } }),
+    );
+    await expect(requestOver(refuser, content, { key: "k" }, "")).rejects.toThrow(WrongKeyError);
+    const stranger = device((message) =>
+      buildReply(
+        { ...message, header: { ...message.header, messageId: "0".repeat(32) } },
+        { key: "k", from },
+      ),
+    );
+    await expect(requestOver(stranger, content, { key: "k" }, "")).rejects.toThrow(/another messageId/);
   });
 
   it("refuses text that is not a Meross message", () => {
