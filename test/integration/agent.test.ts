@@ -243,6 +243,31 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
     expect(String(log.find((entry) => entry.event === "connection-error")?.error)).toMatch(/ECONNREFUSED/);
   });
 
+  it("an offline controller's queue is bounded: QoS 1 messages beyond max_queued_bytes are not kept for it", async () => {
+    const topic = devicePublishTopic("cccccccccccccccccccccccccccccccc");
+    const session = { ca: pki.caPem, reconnectPeriod: 0, clientId: "offline-controller", clean: false };
+    const away = await mqtt.connectAsync(broker.url, session);
+    await away.subscribeAsync(topic, { qos: 1 });
+    await away.endAsync();
+
+    const payload = Buffer.alloc(64 * 1024, "x");
+    const sent = Math.ceil((2 * BROKER_LIMITS.maxQueuedBytes) / payload.length);
+    const publisher = await mqtt.connectAsync(broker.url, { ca: pki.caPem, reconnectPeriod: 0 });
+    for (let i = 0; i < sent; i++) await publisher.publishAsync(topic, payload, { qos: 1 });
+    await publisher.endAsync();
+
+    let received = 0;
+    const back = mqtt.connect(broker.url, session);
+    back.on("message", () => {
+      received += 1;
+    });
+    await waitFor("queued messages", () => received > 0);
+    await sleep(1_000);
+    back.end(true);
+    expect(received * payload.length).toBeLessThanOrEqual(BROKER_LIMITS.maxQueuedBytes);
+    expect(received).toBeGreaterThanOrEqual(BROKER_LIMITS.maxQueuedBytes / payload.length - 1);
+  });
+
   it("reconnects with backoff after losing the broker and answers again", async () => {
     const proxy = await startCuttableProxy(broker.port);
     try {

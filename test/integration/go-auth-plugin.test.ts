@@ -75,6 +75,22 @@ async function restartedDatabase(): Promise<void> {
   conn = await db.connect();
 }
 
+/**
+ * Logs in every 400 ms for twice the cache lifetime; returns how long after the start the first
+ * refusal came, or Infinity if every login was accepted.
+ */
+async function keepLoggingIn(
+  target: MosquittoInstance,
+  account: { username: string; password: string },
+): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < 2 * AFTER_EXPIRY_MS) {
+    if ((await login(target, account.username, account.password)) !== "accepted") return Date.now() - started;
+    await sleep(400);
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let serial = 0;
 /** A fresh controller account (the kit's kind with the plainest login). */
@@ -122,6 +138,16 @@ describe("the auth cache, as the kit configures it", () => {
     expect(await login(target, account.username, account.password)).toBe(NOT_AUTHORIZED);
     await sleep(AFTER_EXPIRY_MS);
     expect(await login(target, account.username, account.password)).toBe("accepted");
+  });
+
+  it("logins during the lifetime do not extend it (cache_refresh false): a busy client cannot keep a removed login alive", async () => {
+    const target = await broker();
+    const account = freshController();
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await revokeAccount(conn, account.username);
+    const refused = await keepLoggingIn(target, account);
+    expect(refused).toBeLessThan(AFTER_EXPIRY_MS);
   });
 
   it("both lifetimes 0 turn the cache off: a removed account is refused at once", async () => {
@@ -188,6 +214,15 @@ describe("go-auth 3.5.0 behaviour the kit keeps away from", () => {
     await revokeAccount(conn, account.username);
     await sleep(AFTER_EXPIRY_MS);
     expect(await login(target, account.username, account.password)).toBe("accepted");
+  });
+
+  it("with cache_refresh true every hit extends the entry, so a busy client keeps a removed login alive", async () => {
+    const target = await broker({ goAuthOptions: { cache_refresh: "true" } });
+    const account = freshController();
+    await upsertAccount(conn, account);
+    expect(await login(target, account.username, account.password)).toBe("accepted");
+    await revokeAccount(conn, account.username);
+    expect(await keepLoggingIn(target, account)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it("the cache key is the plain text auth-<user>-<password>: 'home' with 'assistant-<pw>' rides on 'home-assistant', with no rights", async () => {
