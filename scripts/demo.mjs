@@ -21,9 +21,10 @@ if (wantsHelp(args)) {
 }
 
 const controller = new AbortController();
-const stop = () => {
+/** @param {NodeJS.Signals} signal */
+const stop = (signal) => {
   if (controller.signal.aborted) return;
-  console.log(chalk.yellow("Stopping (Ctrl-C)…"));
+  console.log(chalk.yellow(`Stopping (${signal === "SIGINT" ? "Ctrl-C" : signal})…`));
   controller.abort();
 };
 process.on("SIGINT", stop);

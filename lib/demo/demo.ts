@@ -123,18 +123,22 @@ function shown(
 
 /**
  * Runs one of the kit's scripts as a child, every line it prints passed to `line` (stderr too: that
- * is where the scripts put progress).
+ * is where the scripts put progress). An abort interrupts it as Ctrl-C would, also when only the
+ * demo got the signal (a supervisor's SIGTERM).
  */
 function runScript(
   script: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
   line: (text: string, stream: "stdout" | "stderr") => void,
 ): ScriptRun {
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(ZX, [`scripts/${script}`, ...args], {
     cwd: REPO,
     env: { ...process.env, ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
+    signal,
+    killSignal: "SIGINT",
   });
   killOnExit(child);
   for (const stream of ["stdout", "stderr"] as const) {
@@ -271,14 +275,14 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const monitorArgs = [...brokerFlags, ...(variant === "mysql" ? ["--username", controller.username] : [])];
     print(shown("monitor.mjs", monitorArgs, [], passwordEnv));
     let watching = false;
-    const monitor = runScript("monitor.mjs", monitorArgs, passwordEnv, (text) => {
+    const monitor = runScript("monitor.mjs", monitorArgs, passwordEnv, signal, (text) => {
       if (text.includes("watching")) watching = true;
       print(`  monitor │ ${text}`);
     });
     cleanup.add("monitor.mjs", () => monitor.interrupt());
     await step("Start monitor.mjs, which prints the broker traffic it may see", async () => {
       const deadline = Date.now() + 30_000;
-      while (!watching) {
+      while (!watching && !signal.aborted) {
         const code = await Promise.race([monitor.exited, new Promise((resolve) => setTimeout(resolve, 100))]);
         if (code !== undefined) throw new DemoStepError(`monitor.mjs ended with exit code ${code}`);
         if (Date.now() > deadline) throw new DemoStepError("monitor.mjs did not subscribe within 30 s");
@@ -312,7 +316,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     ];
     await step("Provision the plug with provision.mjs setup", async () => {
       print(shown("provision.mjs", setupArgs, ["--key", "--mysql", "--wifi-pass"], {}));
-      const setup = runScript("provision.mjs", setupArgs, {}, (text) => print(`  provision │ ${text}`));
+      const setup = runScript("provision.mjs", setupArgs, {}, signal, (text) =>
+        print(`  provision │ ${text}`),
+      );
       const ended = cleanup.add("provision.mjs", () => setup.interrupt());
       const code = await setup.exited;
       ended();
@@ -325,7 +331,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         const args = controlArgs(action);
         const env = { ...passwordEnv, MEROSS_DEVICE_KEY: key };
         print(shown("control.mjs", args, [], env));
-        const control = runScript("control.mjs", args, env, (text) => print(`  control │ ${text}`));
+        const control = runScript("control.mjs", args, env, signal, (text) => print(`  control │ ${text}`));
         const ended = cleanup.add("control.mjs", () => control.interrupt());
         const code = await control.exited;
         ended();

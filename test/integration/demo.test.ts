@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { documentedCommand, readRepoFile } from "../support/documented-commands.ts";
-import { spawnCommandLine } from "../support/run-script.ts";
+import { spawnCommandLine, spawnScript } from "../support/run-script.ts";
 import { waitFor } from "../support/wait.ts";
 
 // `npm run demo` as README's quick start offers it: real Mosquitto, MariaDB and auth plugin as local
@@ -90,6 +90,32 @@ describe("npm run demo", () => {
       expect(output).toContain("Stopping (Ctrl-C)…");
       expect(output).toMatch(/^ {2}stopped Mosquitto and MariaDB \(their folders removed\)$/m);
       expect(output).not.toContain("Done in");
+      expectNothingLeft(output);
+    },
+    DEMO_MS,
+  );
+
+  it(
+    "SIGTERM to the demo alone (a supervisor stopping it) stops the scripts it runs and cleans up",
+    async () => {
+      // zx runs the script in its own process: this pid is the demo's, and nothing else gets the signal.
+      const demo = spawnScript("demo.mjs", []);
+      await waitFor(
+        "the demo to start provisioning",
+        () => demo.stdout().includes("▸ Provision the plug") || demo.child.exitCode !== null,
+        DEMO_MS / 2,
+        () => `${demo.stdout()}\n${demo.stderr()}`,
+      );
+      expect(demo.child.exitCode, `ended before SIGTERM:\n${demo.stdout()}\n${demo.stderr()}`).toBeNull();
+      const started = Date.now();
+      demo.child.kill("SIGTERM");
+      const code = await new Promise<number | null>((resolve) => demo.child.once("close", resolve));
+      const output = demo.stdout();
+      expect(code, output).toBe(130);
+      expect(output).not.toContain("Done in");
+      expect(output).toMatch(/^ {2}stopped Mosquitto and MariaDB \(their folders removed\)$/m);
+      // provision.mjs was interrupted, not waited for (it would wait up to its 60 s --timeout).
+      expect(Date.now() - started).toBeLessThan(30_000);
       expectNothingLeft(output);
     },
     DEMO_MS,
