@@ -7,8 +7,12 @@ import type { ExitCategory } from "../exit-category.ts";
  * under test runs unchanged.
  */
 export interface PulumiRunner {
-  /** Runs `pulumi <args>` in the project and returns its stdout; throws PulumiCommandError on failure. */
-  run(args: readonly string[]): Promise<string>;
+  /**
+   * Runs `pulumi <args>` in the project and returns its stdout; throws PulumiCommandError on failure.
+   * `input` goes to its standard input: `config set <key>` without a value reads the value from there,
+   * which keeps a secret out of the process list (`ps` shows every argument to every local user).
+   */
+  run(args: readonly string[], options?: { input?: string }): Promise<string>;
 }
 
 export interface PulumiRunnerOptions {
@@ -43,10 +47,10 @@ export function createPulumiRunner(options: PulumiRunnerOptions): PulumiRunner {
   const executable = options.executable ?? "pulumi";
   const stackArgs = options.stack ? ["--stack", options.stack] : [];
   return {
-    run(args) {
+    run(args, runOptions = {}) {
       const fullArgs = [...args, ...stackArgs, "--non-interactive"];
       return new Promise((resolve, reject) => {
-        execFile(
+        const child = execFile(
           executable,
           fullArgs,
           {
@@ -76,6 +80,9 @@ export function createPulumiRunner(options: PulumiRunnerOptions): PulumiRunner {
             );
           },
         );
+        // Closed in every case, so a command that unexpectedly reads its input ends instead of waiting.
+        child.stdin?.on("error", () => {});
+        child.stdin?.end(runOptions.input ?? "");
       });
     },
   };

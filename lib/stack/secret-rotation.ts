@@ -42,15 +42,18 @@ export async function startSecretRotation(
         "`pulumi config rm previousDeviceKeySecret && pulumi up`, before starting another",
     );
   }
-  const set = (key: string, value: string, secret: boolean) =>
-    pulumi.run(["config", "set", ...(secret ? ["--secret"] : []), "--path", "--type", "string", key, value]);
-  await set("previousDeviceKeySecret", outputs.deviceKeySecret, true);
-  await set("deviceKeySecret", newSecret(), true);
-  await set("deviceKeySecretOrigin", "generated", false);
+  const set = (key: string, value: string) =>
+    pulumi.run(["config", "set", "--path", "--type", "string", key, value]);
+  // A secret goes through standard input, never the command line that every local user can see in `ps`.
+  const setSecret = (key: string, value: string) =>
+    pulumi.run(["config", "set", "--secret", "--path", "--type", "string", key], { input: value });
+  await setSecret("previousDeviceKeySecret", outputs.deviceKeySecret);
+  await setSecret("deviceKeySecret", newSecret());
+  await set("deviceKeySecretOrigin", "generated");
   const moving: StackDevice[] = [];
   for (const [index, device] of devices.entries()) {
     if (device.keyScheme !== "per-device") continue;
-    await set(`devices[${index}].keySecret`, "previous", false);
+    await set(`devices[${index}].keySecret`, "previous");
     moving.push(device);
   }
   return moving;

@@ -327,6 +327,10 @@ describe("per-device keys on the mysql variant", () => {
     expect(config["meross-broker:previousDeviceKeySecret"]).toBe(SECRET);
     expect(started.stdout).not.toContain(newSecret);
     expect(started.stdout).not.toContain(SECRET);
+    // Both secrets reached the CLI on standard input: no command line (visible in `ps`) carries them.
+    const commandLines = (await fake.calls()).map((call) => call.args.join(" "));
+    expect(commandLines.some((line) => line.includes("deviceKeySecret"))).toBe(true);
+    expect(commandLines.filter((line) => line.includes(newSecret) || line.includes(SECRET))).toEqual([]);
     const entries = config["meross-broker:devices"] as Record<string, unknown>[];
     expect(entries.map((entry) => entry.keySecret)).toEqual(["previous", "previous", "previous", "previous"]);
     // A second rotation before the first has finished is refused.

@@ -6,7 +6,8 @@ import type { ControllerLogin, MysqlSettings, StackOutputsJson } from "../../lib
 /**
  * This machine has no Pulumi CLI, so tests put this stand-in first on PATH. It implements only the
  * commands lib/stack runs — `stack output --json --show-secrets`, `config --json`,
- * `config set --path [--type string]`, `config rm --path` — with the CLI's documented semantics
+ * `config set --path [--type string] [--secret]` (the value as an argument or on standard input),
+ * `config rm --path` — with the CLI's documented semantics
  * (an index may be at most the list length; without `--type string` "true"/"false" become booleans
  * and integers numbers), keeps its state in a JSON file and logs every call.
  */
@@ -78,8 +79,10 @@ if (positional[0] === "stack" && positional[1] === "output") {
   process.stdout.write(JSON.stringify(out, null, 2) + "\n");
 } else if (positional[0] === "config" && positional[1] === "set") {
   if (!has("--path")) fail("fake pulumi only sets with --path");
-  const [, , pathText, value] = positional;
-  if (value === undefined) fail("missing value");
+  const [, , pathText, argValue] = positional;
+  // Like the CLI with --non-interactive: no value on the command line means the value is standard
+  // input, without its trailing newline.
+  const value = argValue ?? fs.readFileSync(0, "utf8").replace(/\r?\n$/, "");
   const [root, ...rest] = parsePath(pathText);
   if (rest.length === 0) { state.config[key(root)] = value; save(); process.exit(0); }
   let parent = state.config;
