@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { AGENT_ENVIRONMENT } from "../lib/agent/settings.ts";
 import { DeviceCommander } from "../lib/control/client.ts";
@@ -17,7 +18,6 @@ import {
   loginsFor,
   plug,
   SERVICE_LOGIN,
-  sleep,
   startBroker,
   USER_ID,
 } from "./setup.ts";

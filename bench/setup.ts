@@ -109,6 +109,4 @@ export function loginsFor(variant: Variant): { controller?: Login; service?: Log
   return variant === "anonymous" ? {} : { controller: CONTROLLER_LOGIN, service: SERVICE_LOGIN };
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export const now = () => performance.timeOrigin + performance.now();

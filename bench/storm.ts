@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { MariaDbInstance } from "../lib/local-stack/mariadb.ts";
 import type { MosquittoInstance } from "../lib/local-stack/mosquitto.ts";
 import type { LocalPki } from "../lib/local-stack/pki.ts";
@@ -5,7 +6,7 @@ import { type Scenario, type StormResult, spread, type Variant } from "./figures
 import { Fleet } from "./fleet-client.ts";
 import { type PairProbe, startPairProbe } from "./probe.ts";
 import { cpuMeter, peakRssBytes, resetPeakRss } from "./proc.ts";
-import { DEVICE_KEY, fleetDevices, loginsFor, now, plug, sleep, startBroker, USER_ID } from "./setup.ts";
+import { DEVICE_KEY, fleetDevices, loginsFor, now, plug, startBroker, USER_ID } from "./setup.ts";
 
 /**
  * The power-cut benchmark: N plugs dial one broker at the same moment, three ways, while an

@@ -1,11 +1,11 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { startSessionAgent } from "../agent/agent.ts";
 import type { AuthMode } from "../config/stack.ts";
-import type { MosquittoInstance } from "../local-stack/mosquitto.ts";
-import { startMosquitto } from "../local-stack/mosquitto.ts";
+import { type MosquittoInstance, startMosquitto } from "../local-stack/mosquitto.ts";
 import { startMysqlVariant } from "../local-stack/mysql-variant.ts";
 import { type LocalPki, makeLocalPki } from "../local-stack/pki.ts";
 import { killOnExit } from "../local-stack/processes.ts";
@@ -283,7 +283,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     await step("Start monitor.mjs, which prints the broker traffic it may see", async () => {
       const deadline = Date.now() + 30_000;
       while (!watching && !signal.aborted) {
-        const code = await Promise.race([monitor.exited, new Promise((resolve) => setTimeout(resolve, 100))]);
+        const code = await Promise.race([monitor.exited, sleep(100)]);
         if (code !== undefined) throw new DemoStepError(`monitor.mjs ended with exit code ${code}`);
         if (Date.now() > deadline) throw new DemoStepError("monitor.mjs did not subscribe within 30 s");
       }
@@ -338,7 +338,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         if (code !== 0) throw new DemoStepError(`control.mjs ${action} ended with exit code ${code}`);
       });
     }
-    await unlessAborted(new Promise((resolve) => setTimeout(resolve, SETTLE_MS)), signal);
+    await unlessAborted(sleep(SETTLE_MS), signal);
     print(
       `Done in ${((Date.now() - started) / 1000).toFixed(1)} s: the plug went from pairing mode to online on your ` +
         `broker and obeyed control.mjs. With a real plug, README's quick start does the same with \`pulumi up\`.`,

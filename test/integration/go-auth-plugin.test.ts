@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import mqtt from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -91,7 +92,6 @@ async function keepLoggingIn(
   return Number.POSITIVE_INFINITY;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let serial = 0;
 /** A fresh controller account (the kit's kind with the plainest login). */
 const freshController = (prefix = "ctl") =>

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionAgent } from "../../lib/agent/agent.ts";
@@ -206,7 +207,7 @@ describe("per-device keys on the mysql variant", () => {
         deviceSubscribeTopic(plugB.uuid),
         JSON.stringify({ header: {}, payload: {} }),
       );
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
       expect(commanded).toBe(false);
     } finally {
       await client.endAsync(true);
@@ -248,7 +249,7 @@ describe("per-device keys on the mysql variant", () => {
     expect(old[0]?.state.toggles[0]?.on).toBe(true);
 
     const monitor = runScript("monitor.mjs", ["--json", "--count", "4"], { env: fake.env });
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await sleep(3_000);
     for (const name of ["plug-b", "old-one"]) expect((await control(name, "off")).code).toBe(0);
     const watched = await monitor;
     expect(watched.code).toBe(0);
