@@ -102,16 +102,21 @@ export class SessionResponder {
     return { log, replies };
   }
 
-  /** The device's last verified key first, then the shared key and its per-device keys. */
-  private keysFor(uuid: string): string[] {
+  /**
+   * The device's last verified key first, then the shared key and its per-device keys. Lazy: a device
+   * that still signs with the key it used last costs no HMAC derivation per message.
+   */
+  private *keysFor(uuid: string): Generator<string> {
+    const last = this.verifiedKeys.get(uuid);
+    if (last !== undefined) yield last;
     const { key, keySecret, previousKeySecret, keyGenerations } = this.options;
-    const candidates = candidateDeviceKeys(
+    for (const candidate of candidateDeviceKeys(
       uuid,
       withoutUndefined({ sharedKey: key, keySecret, previousKeySecret }),
       keyGenerations?.[uuid],
-    );
-    const last = this.verifiedKeys.get(uuid);
-    return last === undefined ? candidates : [last, ...candidates.filter((candidate) => candidate !== last)];
+    )) {
+      if (candidate !== last) yield candidate;
+    }
   }
 
   /**

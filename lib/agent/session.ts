@@ -33,12 +33,12 @@ export type Inspection =
  * Decides whether a message on a device's publish topic is one the agent may act on. The uuid comes
  * from the topic, not the header: the broker's ACL lets a device publish only to its own topic. In a
  * stack moving to per-device keys a device may hold either kind, so it is checked against each of
- * `keysFor(uuid)` and answered with the one it was signed with.
+ * `keysFor(uuid)`, in order and only until one verifies, and answered with the one it was signed with.
  */
 export function inspectDeviceMessage(
   topic: string,
   payload: Buffer,
-  options: { keysFor: (uuid: string) => readonly string[]; maxBytes?: number },
+  options: { keysFor: (uuid: string) => Iterable<string>; maxBytes?: number },
 ): Inspection {
   const uuid = uuidFromDeviceTopic(topic);
   if (uuid === undefined || topic !== devicePublishTopic(uuid)) {
@@ -69,7 +69,13 @@ export function inspectDeviceMessage(
       detail: error instanceof Error ? error.message : String(error),
     };
   }
-  const key = options.keysFor(uuid).find((candidate) => isSignatureValid(message.header, candidate));
+  let key: string | undefined;
+  for (const candidate of options.keysFor(uuid)) {
+    if (isSignatureValid(message.header, candidate)) {
+      key = candidate;
+      break;
+    }
+  }
   if (key === undefined) {
     return {
       ok: false,
