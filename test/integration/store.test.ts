@@ -217,16 +217,19 @@ describe("upsertAccount", () => {
     expect(decodePasswordHash(slowHash).iterations).toBe(CHOSEN_SECRET_ITERATIONS);
     expect(verifyPassword(fast.password, slowHash)).toBe(true);
 
-    // A row written under an older policy (e.g. 100 000 iterations for everything) is brought down.
-    await conn.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [
-      hashPassword(fast.password, { iterations: 100_000 }),
-      fast.username,
-    ]);
-    const result = await syncAccounts(conn, [fast], { kinds: ["device"] });
-    expect(result.updated).toEqual([fast.username]);
-    expect(decodePasswordHash((await storedHash(fast.username)) ?? "").iterations).toBe(
-      GENERATED_SECRET_ITERATIONS,
-    );
+    // Rows written under older policies (100 000 iterations for everything, then 1 000 for generated
+    // secrets) are brought down to the current one.
+    for (const olderIterations of [100_000, 1_000]) {
+      await conn.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [
+        hashPassword(fast.password, { iterations: olderIterations }),
+        fast.username,
+      ]);
+      const result = await syncAccounts(conn, [fast], { kinds: ["device"] });
+      expect(result.updated).toEqual([fast.username]);
+      const current = (await storedHash(fast.username)) ?? "";
+      expect(decodePasswordHash(current).iterations).toBe(GENERATED_SECRET_ITERATIONS);
+      expect(verifyPassword(fast.password, current)).toBe(true);
+    }
   });
 
   it("a renamed account is updated in place", async () => {

@@ -95,10 +95,9 @@ describe("passwordHashIterations (hash cost per kind of account and key origin)"
     );
   });
 
-  it("the slow hash is go-auth's default cost, the fast one at least SP 800-132's floor and 50 times cheaper", () => {
+  it("the slow hash is go-auth's default cost, the fast one a single salted HMAC round", () => {
     expect(CHOSEN_SECRET_ITERATIONS).toBe(PBKDF2_ITERATIONS);
-    expect(GENERATED_SECRET_ITERATIONS).toBeGreaterThanOrEqual(1_000);
-    expect(CHOSEN_SECRET_ITERATIONS / GENERATED_SECRET_ITERATIONS).toBeGreaterThanOrEqual(50);
+    expect(GENERATED_SECRET_ITERATIONS).toBe(1);
   });
 
   it("an account without a valid origin is refused", () => {
