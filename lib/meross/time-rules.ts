@@ -47,9 +47,29 @@ function transitionSecond(offsetAt: (s: number) => number, after: number, until:
  * for southern zones and Dublin's inverted legal definition.
  */
 export function timeRules(timezone: string, now: Date = new Date()): TimeRule[] {
+  const year = now.getUTCFullYear();
+  const rememberedAs = `${timezone} ${year}`;
+  let rules = remembered.get(rememberedAs);
+  if (rules === undefined) {
+    rules = computeTimeRules(timezone, year);
+    if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+    remembered.set(rememberedAs, rules);
+  }
+  return rules.map(([epoch, offset, dst]) => [epoch, offset, dst]);
+}
+
+/**
+ * The rules depend only on the zone and the year, and computing them takes thousands of Intl
+ * lookups (~10 ms). The agent sends every device its zone on each connection, so after a power cut
+ * it would spend ~10 s of CPU on 1 000 plugs recomputing the same list; each zone-year is computed
+ * once instead. Bounded, for a long-lived process that sees many zones or years.
+ */
+const remembered = new Map<string, readonly TimeRule[]>();
+const MAX_REMEMBERED = 16;
+
+function computeTimeRules(timezone: string, year: number): TimeRule[] {
   const formatter = zoneFormatter(timezone);
   const offsetAt = (epochSeconds: number) => utcOffsetSeconds(formatter, epochSeconds);
-  const year = now.getUTCFullYear();
   const start = Date.UTC(year, 0, 1) / 1000;
   const end = Date.UTC(year + TIME_RULE_YEARS, 0, 1) / 1000;
   const changes: [number, number][] = [[start, offsetAt(start)]];

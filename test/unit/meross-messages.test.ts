@@ -407,6 +407,18 @@ describe("Appliance.System.Time", () => {
     expect(rules[1]).toEqual([Date.UTC(2026, 2, 29, 1) / 1000, 3600, 1]);
   });
 
+  it("gives the same rules for any day of a year, each call its own copy", () => {
+    const first = timeRules("Europe/Dublin", midsummer2025);
+    first[0]?.splice(0, 3, 0, 0, 0);
+    first.pop();
+    const again = timeRules("Europe/Dublin", new Date(Date.UTC(2025, 11, 31, 23, 59)));
+    expect(again[0]).toEqual([Date.UTC(2025, 0, 1) / 1000, 0, 0]);
+    expect(again).toHaveLength(20);
+    expect(timeRules("Europe/Dublin", new Date(Date.UTC(2026, 0, 1)))[0]?.[0]).toBe(
+      Date.UTC(2026, 0, 1) / 1000,
+    );
+  });
+
   it("refuses a zone that is not IANA", () => {
     expect(() => timeRules("Mars/Olympus_Mons")).toThrow(/"Mars\/Olympus_Mons" is not an IANA zone/);
   });
