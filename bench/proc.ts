@@ -1,8 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 
 /**
- * CPU time and peak memory of another process, from Linux's /proc (the broker and the database
- * are separate processes; the benchmark reads them without touching their code).
+ * CPU time and peak memory of another process, and the kernel's TCP counters, from Linux's /proc
+ * (the broker and the database are separate processes; the benchmark reads them without touching
+ * their code).
  */
 
 /** Clock ticks per second of /proc/<pid>/stat's times; 100 on every Linux this kit runs on (getconf CLK_TCK). */
@@ -38,4 +39,20 @@ export function peakRssBytes(pid: number): number {
 export function cpuMeter(pid: number): { stop(): number } {
   const before = cpuSeconds(pid);
   return { stop: () => cpuSeconds(pid) - before };
+}
+
+/**
+ * TcpExt ListenOverflows of this network namespace: connection attempts the kernel dropped because a
+ * listening socket's accept queue was full (Mosquitto listens with a fixed backlog of 100). The
+ * client's SYN goes unanswered and it retries after its 1 s SYN timeout, then 3 s. Counted for the
+ * whole namespace; during a storm the broker is the only busy listener.
+ */
+export function listenOverflows(): number {
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+  const names = lines.find((line) => line.startsWith("TcpExt:"))?.split(/\s+/) ?? [];
+  const values = lines.filter((line) => line.startsWith("TcpExt:"))[1]?.split(/\s+/) ?? [];
+  const index = names.indexOf("ListenOverflows");
+  if (index < 0 || values[index] === undefined)
+    throw new Error("/proc/net/netstat has no TcpExt ListenOverflows");
+  return Number(values[index]);
 }

@@ -5,7 +5,7 @@ import type { LocalPki } from "../lib/local-stack/pki.ts";
 import { type Scenario, type StormResult, spread, type Variant } from "./figures.ts";
 import { Fleet } from "./fleet-client.ts";
 import { type PairProbe, startPairProbe } from "./probe.ts";
-import { cpuMeter, peakRssBytes, resetPeakRss } from "./proc.ts";
+import { cpuMeter, listenOverflows, peakRssBytes, resetPeakRss } from "./proc.ts";
 import { DEVICE_KEY, fleetDevices, loginsFor, now, plug, startBroker, USER_ID } from "./setup.ts";
 
 /**
@@ -89,10 +89,12 @@ async function measureStorm(
   resetPeakRss(brokerPid);
   const brokerCpu = cpuMeter(brokerPid);
   const databaseCpu = variant === "anonymous" ? undefined : cpuMeter(running.db.pid);
+  const overflowsBefore = listenOverflows();
   const startedAt = now();
   const action = scenario === "cold start" ? "dial" : scenario === "broker restart" ? "watch" : "drop";
   const record = await running.fleet.storm(action, STORM_TIMEOUT_MS);
   const brokerCpuSeconds = brokerCpu.stop();
+  const droppedSyns = listenOverflows() - overflowsBefore;
   const databaseCpuSeconds = databaseCpu?.stop();
   const brokerPeakRssBytes = peakRssBytes(brokerPid);
   // Replies to the last probe messages of the window are still on their way.
@@ -110,6 +112,7 @@ async function measureStorm(
     failedAttempts: record.failedAttempts,
     failureReasons: record.failureReasons,
     notConnected: record.devices - record.online,
+    droppedSyns,
     brokerCpuSeconds,
     brokerPeakRssBytes,
     ...(databaseCpuSeconds === undefined ? {} : { databaseCpuSeconds }),

@@ -23,6 +23,7 @@ function storm(overrides: Partial<StormResult>): StormResult {
     failedAttempts: 0,
     failureReasons: {},
     notConnected: 0,
+    droppedSyns: 0,
     brokerCpuSeconds: 1.5,
     brokerPeakRssBytes: 20 * 2 ** 20,
     fleetCpuSeconds: 3,
@@ -76,7 +77,7 @@ describe("percentile (nearest rank)", () => {
 
 describe("stormTable", () => {
   const anonymous = storm({ allConnectedMs: 2_000 });
-  const mysql = storm({ variant: "mysql, generated key", allConnectedMs: 2_500 });
+  const mysql = storm({ variant: "mysql, generated key", allConnectedMs: 2_500, droppedSyns: 412 });
   const unfinished = storm({ variant: "mysql, chosen key", allConnectedMs: undefined, notConnected: 39 });
   const small = storm({ devices: 100, scenario: "cold start", allConnectedMs: 280 });
 
@@ -97,7 +98,7 @@ describe("stormTable", () => {
       "| 1000 | broker restart | mysql, chosen key",
     ]);
     expect(lines[4]).toContain(
-      "| 2.50 s | 1.3× | 20.0 / 30.0 ms | 0 | 0 | 1.50 s | 20.0 MiB | 2.0 / 3.0 ms | 3.00 s |",
+      "| 2.50 s | 1.3× | 20.0 / 30.0 ms | 0 | 0 | 412 | 1.50 s | 20.0 MiB | 2.0 / 3.0 ms | 3.00 s |",
     );
     expect(lines[5]).toContain("| — | — |");
     expect(lines[5]).toContain("| 39 |");
@@ -139,6 +140,12 @@ describe("judgeTargets", () => {
     const [anonymous, mysql] = met.storms as [StormResult, StormResult];
     const targets = judgeTargets({ ...met, storms: [anonymous, { ...mysql, ...overrides }] });
     expect(targets[index]?.met).toBe(false);
+  });
+
+  it("puts the anonymous broker's pair p99 in the same storm beside the mysql one", () => {
+    const [anonymous, mysql] = met.storms as [StormResult, StormResult];
+    const targets = judgeTargets({ ...met, storms: [{ ...anonymous, pairRoundTrip: spread([300]) }, mysql] });
+    expect(targets[1]?.measured).toBe("p99 200 ms, 0 lost (anonymous broker, same storm: p99 300 ms)");
   });
 
   it("misses the command and row-sync targets past their bounds, and anything not measured", () => {
