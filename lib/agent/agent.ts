@@ -28,6 +28,15 @@ export interface SessionAgentOptions
   now?: () => Date;
 }
 
+/**
+ * The agent is the devices' other half: newer firmware hangs up when its Bind is unanswered for 10 s
+ * and dials again (protocol §5.5), so after a broker restart or a power cut the agent has to be back
+ * before the devices are, or they storm the broker a second time. One client knocking every few
+ * seconds costs a local broker nothing, so it retries within 250 ms and never waits more than 5 s,
+ * where tools back off up to 30 s.
+ */
+export const AGENT_BACKOFF: Backoff = { initialMs: 250, maxMs: 5_000 };
+
 export interface SessionAgent {
   /** Settles once the agent is subscribed to device traffic for the first time. */
   readonly ready: Promise<void>;
@@ -66,7 +75,7 @@ export function startSessionAgent(options: SessionAgentOptions): SessionAgent {
   log({ level: "info", event: "connecting", broker, username: options.username ?? null, sessionAnswers });
   const client = mqtt.connect(clientOptions);
   reconnectWithBackoff(client, {
-    ...(options.backoff ? { backoff: options.backoff } : {}),
+    backoff: options.backoff ?? AGENT_BACKOFF,
     onEvent: (change) => {
       if (change.event === "lost") log({ level: "warn", event: "disconnected", broker });
       if (change.event === "retrying") {

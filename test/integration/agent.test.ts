@@ -7,7 +7,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Connection } from "mysql2/promise";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
+import { AGENT_BACKOFF, type SessionAgent, startSessionAgent } from "../../lib/agent/agent.ts";
 import { AGENT_BUNDLE_NAME, bundleAgent } from "../../lib/agent/bundle.ts";
 import type { AgentLogEntry } from "../../lib/agent/log.ts";
 import { type MosquittoInstance, startMosquitto } from "../../lib/local-stack/mosquitto.ts";
@@ -43,7 +43,9 @@ let broker: MosquittoInstance;
 const devices: OnlineDevice[] = [];
 const agents: SessionAgent[] = [];
 
-function runAgent(options: { brokerUrl?: string; username?: string; password?: string } = {}) {
+function runAgent(
+  options: { brokerUrl?: string; username?: string; password?: string; ownBackoff?: boolean } = {},
+) {
   const log: AgentLogEntry[] = [];
   const agent = startSessionAgent({
     brokerUrl: options.brokerUrl ?? broker.url,
@@ -51,7 +53,7 @@ function runAgent(options: { brokerUrl?: string; username?: string; password?: s
     key: KEY,
     userId: USER_ID,
     timezone: TIMEZONE,
-    backoff: { initialMs: 200, maxMs: 1_000 },
+    ...(options.ownBackoff ? {} : { backoff: { initialMs: 200, maxMs: 1_000 } }),
     log: (entry) => log.push(entry),
     ...(options.username ? { username: options.username, password: options.password } : {}),
   });
@@ -286,6 +288,24 @@ describe("session agent on a real Mosquitto with a simulated plug that needs ses
       await sleep(SURVIVE_MS);
       expect(online.disconnects().map((entry) => entry.detail)).toEqual([]);
       expect(events("bind-acknowledged").map((entry) => entry.uuid)).toContain(online.device.uuid);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("on its own policy, retries a broker that stays away at most every 5 s, so it is back before the devices", async () => {
+    const proxy = await startCuttableProxy(broker.port);
+    try {
+      const { agent, events } = runAgent({ brokerUrl: `mqtts://${HOST}:${proxy.port}`, ownBackoff: true });
+      await agent.ready;
+      await proxy.cutAndRefuse(12_000);
+      await waitFor("the agent to reconnect", () => events("subscribed").length >= 2, 20_000);
+      const retries = events("reconnecting").map((entry) => entry.inMs as number);
+      expect(retries[0]).toBeLessThanOrEqual(AGENT_BACKOFF.initialMs);
+      expect(Math.max(...retries)).toBeLessThanOrEqual(AGENT_BACKOFF.maxMs);
+      expect(Math.max(...retries), "the backoff grew to its ceiling's range").toBeGreaterThan(
+        AGENT_BACKOFF.maxMs / 2,
+      );
     } finally {
       await proxy.close();
     }
