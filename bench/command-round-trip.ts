@@ -1,7 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { AGENT_ENVIRONMENT } from "../lib/agent/settings.ts";
 import { DeviceCommander } from "../lib/control/client.ts";
 import type { MariaDbInstance } from "../lib/local-stack/mariadb.ts";
 import type { LocalPki } from "../lib/local-stack/pki.ts";
@@ -12,12 +9,13 @@ import { type CommandRoundTripResult, spread, type Variant } from "./figures.ts"
 import { Fleet } from "./fleet-client.ts";
 import { cpuMeter } from "./proc.ts";
 import {
+  type BenchAgent,
   CONTROLLER_LOGIN,
   DEVICE_KEY,
   fleetDevices,
   loginsFor,
   plug,
-  SERVICE_LOGIN,
+  startAgent,
   startBroker,
   USER_ID,
 } from "./setup.ts";
@@ -44,31 +42,13 @@ export async function runCommandRoundTrip(
 ): Promise<CommandRoundTripResult> {
   const broker = await startBroker(variant, context.pki, context.db);
   const logins = loginsFor(variant);
-  let agent: ChildProcess | undefined;
+  let agent: BenchAgent | undefined;
   let fleet: Fleet | undefined;
   let responder: Awaited<ReturnType<typeof startOnlineDevice>> | undefined;
   let commander: DeviceCommander | undefined;
   try {
-    agent = spawn(
-      process.execPath,
-      ["--import", "tsx", fileURLToPath(new URL("../lib/agent/main.ts", import.meta.url))],
-      {
-        env: {
-          ...process.env,
-          [AGENT_ENVIRONMENT.brokerUrl]: broker.url,
-          [AGENT_ENVIRONMENT.caFile]: context.pki.caFile,
-          [AGENT_ENVIRONMENT.key]: DEVICE_KEY,
-          [AGENT_ENVIRONMENT.userId]: USER_ID,
-          ...(logins.service
-            ? {
-                [AGENT_ENVIRONMENT.username]: SERVICE_LOGIN.username,
-                [AGENT_ENVIRONMENT.password]: SERVICE_LOGIN.password,
-              }
-            : {}),
-        },
-        stdio: ["ignore", "ignore", "inherit"],
-      },
-    );
+    agent = startAgent(variant, broker, context.pki.caFile);
+    await agent.ready(30_000);
     fleet = await Fleet.start({
       host: broker.host,
       port: broker.port,
@@ -97,7 +77,7 @@ export async function runCommandRoundTrip(
     fleet.send({ type: "clock", periodMs: CLOCK_PERIOD_MS });
     await sleep(WARM_UP_MS);
     const brokerCpu = cpuMeter(broker.pid());
-    const agentCpu = cpuMeter(agent.pid ?? -1);
+    const agentCpu = cpuMeter(agent.process.pid ?? -1);
     const fleetCpu = cpuMeter(fleet.pid);
     const roundTrips: number[] = [];
     let failed = 0;
@@ -128,7 +108,7 @@ export async function runCommandRoundTrip(
     await commander?.close();
     await responder?.device.stop();
     await fleet?.stop();
-    agent?.kill("SIGTERM");
+    agent?.process.kill("SIGTERM");
     await broker.stop();
   }
 }

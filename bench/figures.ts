@@ -42,6 +42,10 @@ export interface StormResult {
   devices: number;
   /** From the first device's dial to the last one online (CONNACK + SUBACK); undefined when some never made it. */
   allConnectedMs?: number;
+  /** From the first device's dial to the last one with its Clock and Bind answered by the session agent; undefined when some never were. */
+  allAnsweredMs?: number;
+  /** Devices whose Clock or Bind was still unanswered when the storm's time ran out. */
+  notAnswered: number;
   /** Per device: from its first dial in the storm to its CONNACK. */
   connack: Spread;
   /** Connection attempts that ended before the device was online (reset, timeout, refused). */
@@ -125,6 +129,7 @@ export function stormTable(results: readonly StormResult[]): string {
     "variant",
     "all connected",
     "× anonymous",
+    "all answered (Clock, Bind)",
     "CONNACK p50 / p99",
     "failed attempts",
     "not connected",
@@ -142,6 +147,7 @@ export function stormTable(results: readonly StormResult[]): string {
       result.variant,
       seconds(result.allConnectedMs),
       result.variant === "anonymous" ? "1" : ratio === undefined ? "—" : `${ratio.toFixed(1)}×`,
+      result.allAnsweredMs === undefined ? `${result.notAnswered} unanswered` : seconds(result.allAnsweredMs),
       pair(result.connack),
       String(result.failedAttempts),
       String(result.notConnected),

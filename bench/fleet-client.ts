@@ -62,11 +62,14 @@ export class Fleet {
     });
   }
 
-  /** Starts a storm window and waits until every device is online or `timeoutMs` passed; then reports. */
+  /**
+   * Starts a storm window and waits until every device is online and has its session answered, or
+   * `timeoutMs` passed; then reports.
+   */
   async storm(action: "dial" | "drop" | "watch", timeoutMs: number): Promise<FleetStormRecord> {
-    const allOnline = this.next("all-online", timeoutMs);
+    const allAnswered = this.next("all-answered", timeoutMs);
     this.send({ type: "storm", action });
-    await allOnline;
+    await allAnswered;
     return this.report();
   }
 

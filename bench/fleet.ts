@@ -2,12 +2,17 @@
  * The device side of a storm, in its own process so that its CPU can be measured apart from the
  * broker's and from the probe's timing: N plugs, each the simulator's own broker connection
  * (lib/simulator MqttLink: MQTT 3.1 "MQIsdp" over TLS 1.2, firmware client ids, the firmware's
- * 1 s doubling backoff). The parent (bench/fleet-client.ts) drives it over IPC.
+ * 1 s doubling backoff). Once online, each plug starts its session as firmware does on every
+ * connection (protocol §5.5): PUSH Clock, repeated every 2 s until answered, and SET Bind; it counts
+ * as answered when the Clock echo and the Bind SETACK are back. Like newer firmware (the simulator's
+ * requireSessionAnswers, from meross_lan #346), a plug whose Clock or Bind is still unanswered after
+ * 10 s hangs up and dials again: an agent that is late after a broker restart costs a second storm.
+ * The parent (bench/fleet-client.ts) drives it over IPC.
  */
 import { performance } from "node:perf_hooks";
-import { buildMessage } from "../lib/meross/envelope.ts";
-import { Namespace } from "../lib/meross/messages/index.ts";
-import { devicePublishTopic } from "../lib/meross/topics.ts";
+import { buildMessage, buildReply, type MerossMessage, parseMessage } from "../lib/meross/envelope.ts";
+import { bindPayload, clockPayload, Namespace } from "../lib/meross/messages/index.ts";
+import { devicePublishTopic, deviceSubscribeTopic } from "../lib/meross/topics.ts";
 import { DEFAULT_TIMING } from "../lib/simulator/index.ts";
 import { MqttLink } from "../lib/simulator/mqtt-link.ts";
 
@@ -33,6 +38,9 @@ export interface FleetStormRecord {
   lastOnlineAt?: number;
   /** Per device online in this window: its first dial to its CONNACK, in ms. */
   connackMs: number[];
+  /** Devices whose Clock and Bind were both answered in this window. */
+  answered: number;
+  lastAnsweredAt?: number;
   failedAttempts: number;
   failureReasons: Record<string, number>;
   cpuSeconds: number;
@@ -41,6 +49,7 @@ export interface FleetStormRecord {
 export type FleetEvent =
   | { type: "ready" }
   | { type: "all-online"; at: number }
+  | { type: "all-answered"; at: number }
   | { type: "report"; record: FleetStormRecord }
   | { type: "error"; message: string };
 
@@ -55,7 +64,11 @@ class Plug {
   dialAt?: number;
   connackAt?: number;
   onlineAt?: number;
+  answeredAt?: number;
   clockTimer?: NodeJS.Timeout;
+  private session = { clock: false, bind: false };
+  private clockRetry?: NodeJS.Timeout;
+  private hangUp?: NodeJS.Timeout;
 
   constructor(
     readonly device: FleetDevice,
@@ -78,16 +91,90 @@ class Plug {
         this.online = true;
         this.onlineAt ??= now();
         checkAllOnline();
+        this.startSession();
       },
-      onMessage() {},
+      onMessage: (_topic, payload) => this.takeAnswer(payload),
       onOffline: (_broker, reason) => {
         this.online = false;
+        this.stopSessionTimers();
         if (reason !== DROP_REASON) fail(`dropped: ${reason}`);
       },
       onAttemptFailed(_broker, reason) {
         fail(reason);
       },
     });
+  }
+
+  publishOwn(
+    method: "PUSH" | "SET",
+    namespace: string,
+    payload: Record<string, unknown>,
+    from?: string,
+  ): void {
+    const topic = devicePublishTopic(this.device.uuid);
+    const message = buildMessage({
+      method,
+      namespace,
+      payload,
+      key,
+      from: from ?? topic,
+      triggerSrc: "DevBoot",
+    });
+    this.link.publish(topic, message);
+  }
+
+  private startSession(): void {
+    this.session = { clock: false, bind: false };
+    this.stopSessionTimers();
+    const pushClock = (attempt: number) => {
+      if (this.session.clock || attempt > DEFAULT_TIMING.clockAttempts) return;
+      this.publishOwn("PUSH", Namespace.SystemClock, clockPayload(Math.floor(Date.now() / 1000)));
+      this.clockRetry = setTimeout(() => pushClock(attempt + 1), DEFAULT_TIMING.clockRetryMs);
+    };
+    pushClock(1);
+    this.hangUp = setTimeout(() => {
+      const missing = [this.session.clock ? "" : "Clock", this.session.bind ? "" : "Bind"].filter(Boolean);
+      this.link.drop(`no answer to ${missing.join(" and ")} within ${DEFAULT_TIMING.sessionTimeoutMs} ms`);
+    }, DEFAULT_TIMING.sessionTimeoutMs);
+    // Newer firmware SETs Bind with `from` on its subscribe topic and expects the SETACK there.
+    this.publishOwn(
+      "SET",
+      Namespace.ControlBind,
+      bindPayload({ bindTime: Math.floor(Date.now() / 1000), hardware: { uuid: this.device.uuid } }),
+      deviceSubscribeTopic(this.device.uuid),
+    );
+  }
+
+  private takeAnswer(payload: Buffer): void {
+    let message: MerossMessage;
+    try {
+      message = parseMessage(payload);
+    } catch {
+      return;
+    }
+    const { header } = message;
+    if (header.method === "SET" && header.namespace === Namespace.SystemTime) {
+      // Firmware acknowledges the zone the agent sends, on the request's `from`.
+      const topic = devicePublishTopic(this.device.uuid);
+      this.link.publish(header.from || topic, buildReply(message, { key, from: topic }));
+      return;
+    }
+    if (header.method === "PUSH" && header.namespace === Namespace.SystemClock) this.session.clock = true;
+    else if (header.method === "SETACK" && header.namespace === Namespace.ControlBind)
+      this.session.bind = true;
+    else return;
+    if (this.session.clock && this.session.bind) {
+      this.stopSessionTimers();
+      if (this.answeredAt === undefined) {
+        this.answeredAt = now();
+        checkAllAnswered();
+      }
+    }
+  }
+
+  private stopSessionTimers(): void {
+    clearTimeout(this.clockRetry);
+    clearTimeout(this.hangUp);
   }
 }
 
@@ -100,6 +187,7 @@ let stormWindow = {
   reasons: new Map<string, number>(),
 };
 let announced = false;
+let answersAnnounced = false;
 
 function send(event: FleetEvent): void {
   process.send?.(event);
@@ -109,6 +197,12 @@ function checkAllOnline(): void {
   if (announced || fleet.some((plug) => plug.onlineAt === undefined)) return;
   announced = true;
   send({ type: "all-online", at: Math.max(...fleet.map((plug) => plug.onlineAt ?? 0)) });
+}
+
+function checkAllAnswered(): void {
+  if (answersAnnounced || fleet.some((plug) => plug.answeredAt === undefined)) return;
+  answersAnnounced = true;
+  send({ type: "all-answered", at: Math.max(...fleet.map((plug) => plug.answeredAt ?? 0)) });
 }
 
 function fail(reason: string): void {
@@ -129,11 +223,13 @@ function startWindow(action: "dial" | "drop" | "watch"): void {
   const startedAt = now();
   stormWindow = { startedAt, cpu: process.cpuUsage(), failedAttempts: 0, reasons: new Map() };
   announced = false;
+  answersAnnounced = false;
   for (const plug of fleet) {
     const stillOnline = action === "watch" && plug.online;
     plug.dialAt = stillOnline ? startedAt : undefined;
     plug.connackAt = stillOnline ? startedAt : undefined;
     plug.onlineAt = stillOnline ? startedAt : undefined;
+    plug.answeredAt = stillOnline ? startedAt : undefined;
   }
   for (const plug of fleet) {
     if (action === "dial") plug.link.start();
@@ -143,11 +239,13 @@ function startWindow(action: "dial" | "drop" | "watch"): void {
     }
   }
   checkAllOnline();
+  checkAllAnswered();
 }
 
 function report(): FleetStormRecord {
   const cpu = process.cpuUsage(stormWindow.cpu);
   const online = fleet.filter((plug) => plug.onlineAt !== undefined);
+  const answered = fleet.filter((plug) => plug.answeredAt !== undefined);
   const dials = fleet.flatMap((plug) => (plug.dialAt === undefined ? [] : [plug.dialAt]));
   return {
     devices: fleet.length,
@@ -157,6 +255,10 @@ function report(): FleetStormRecord {
     connackMs: fleet.flatMap((plug) =>
       plug.connackAt === undefined ? [] : [plug.connackAt - (plug.dialAt ?? stormWindow.startedAt)],
     ),
+    answered: answered.length,
+    ...(answered.length > 0
+      ? { lastAnsweredAt: Math.max(...answered.map((plug) => plug.answeredAt ?? 0)) }
+      : {}),
     failedAttempts: stormWindow.failedAttempts,
     failureReasons: Object.fromEntries(stormWindow.reasons),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
@@ -168,17 +270,8 @@ function pushClocks(periodMs: number): void {
     clearInterval(plug.clockTimer);
     clearTimeout(plug.clockTimer);
     if (periodMs <= 0) continue;
-    const push = () => {
-      const topic = devicePublishTopic(plug.device.uuid);
-      const message = buildMessage({
-        method: "PUSH",
-        namespace: Namespace.SystemClock,
-        payload: { clock: { timestamp: Math.floor(Date.now() / 1000) } },
-        key,
-        from: topic,
-      });
-      plug.link.publish(topic, message);
-    };
+    const push = () =>
+      plug.publishOwn("PUSH", Namespace.SystemClock, clockPayload(Math.floor(Date.now() / 1000)));
     // Staggered, so the load is steady rather than one burst per period.
     plug.clockTimer = setTimeout(() => {
       push();

@@ -1,6 +1,11 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import type { Connection } from "mysql2/promise";
+import { AGENT_ENVIRONMENT } from "../lib/agent/settings.ts";
 import type { MariaDbInstance } from "../lib/local-stack/mariadb.ts";
 import { type MosquittoInstance, startMosquitto } from "../lib/local-stack/mosquitto.ts";
 import { DEFAULT_ACL_CACHE_SECONDS, DEFAULT_AUTH_CACHE_SECONDS } from "../lib/mosquitto/render.ts";
@@ -103,6 +108,53 @@ export function startBroker(
       aclCacheSeconds: DEFAULT_ACL_CACHE_SECONDS,
     },
   });
+}
+
+/** The zone the benchmark's agent sends every connecting plug, as a stack with `timezone` set does. */
+export const AGENT_TIMEZONE = "Europe/Berlin";
+
+export interface BenchAgent {
+  process: ChildProcess;
+  /** Settles once the agent has subscribed to the plugs' traffic for the first time. */
+  ready(timeoutMs: number): Promise<void>;
+}
+
+/** The session agent, its real entry point in its own process, answering the plugs of `broker`. */
+export function startAgent(variant: Variant, broker: MosquittoInstance, caFile: string): BenchAgent {
+  const { service } = loginsFor(variant);
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", fileURLToPath(new URL("../lib/agent/main.ts", import.meta.url))],
+    {
+      env: {
+        ...process.env,
+        [AGENT_ENVIRONMENT.brokerUrl]: broker.url,
+        [AGENT_ENVIRONMENT.caFile]: caFile,
+        [AGENT_ENVIRONMENT.key]: DEVICE_KEY,
+        [AGENT_ENVIRONMENT.userId]: USER_ID,
+        [AGENT_ENVIRONMENT.timezone]: AGENT_TIMEZONE,
+        ...(service
+          ? { [AGENT_ENVIRONMENT.username]: service.username, [AGENT_ENVIRONMENT.password]: service.password }
+          : {}),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  // Its log (one JSON line per event) is read to the end, or the agent would stall on a full pipe.
+  const subscribed = new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      if (line.includes('"event":"subscribed"')) resolve();
+    });
+  });
+  return {
+    process: child,
+    async ready(timeoutMs) {
+      const late = sleep(timeoutMs, "late" as const, { ref: false });
+      if ((await Promise.race([subscribed, late])) === "late") {
+        throw new Error(`the session agent did not subscribe within ${timeoutMs} ms`);
+      }
+    },
+  };
 }
 
 export function loginsFor(variant: Variant): { controller?: Login; service?: Login } {

@@ -6,11 +6,14 @@ import { type Scenario, type StormResult, spread, type Variant } from "./figures
 import { Fleet } from "./fleet-client.ts";
 import { type PairProbe, startPairProbe } from "./probe.ts";
 import { cpuMeter, listenOverflows, peakRssBytes, resetPeakRss } from "./proc.ts";
-import { DEVICE_KEY, fleetDevices, loginsFor, now, plug, startBroker, USER_ID } from "./setup.ts";
+import { DEVICE_KEY, fleetDevices, loginsFor, now, plug, startAgent, startBroker, USER_ID } from "./setup.ts";
 
 /**
  * The power-cut benchmark: N plugs dial one broker at the same moment, three ways, while an
- * already-connected controller/device pair keeps exchanging messages:
+ * already-connected controller/device pair keeps exchanging messages. Each plug starts its session
+ * once online (Clock and Bind, bench/fleet.ts) and the session agent answers it, with a time zone,
+ * as on a stack; the agent is itself a client of the broker and redials after a restart like
+ * everyone else. The storms:
  * - cold start: a broker just started, every plug dials at once (power comes back);
  * - reconnect within cache lifetime: every plug loses its connection at once (the Wi-Fi access
  *   point restarts) and redials 1 s later, within go-auth's cache lifetime of its last login;
@@ -38,6 +41,7 @@ export async function runStormSeries(
   context: StormContext,
 ): Promise<StormResult[]> {
   const broker = await startBroker(variant, context.pki, context.db);
+  const agent = startAgent(variant, broker, context.pki.caFile);
   let fleet: Fleet | undefined;
   let probe: PairProbe | undefined;
   try {
@@ -56,6 +60,8 @@ export async function runStormSeries(
       intervalMs: PROBE_INTERVAL_MS,
     });
     await probe.ready();
+    // In a home the agent is up before the plugs: they take seconds to boot and join the Wi-Fi.
+    await agent.ready(30_000);
     fleet = await Fleet.start({
       host: broker.host,
       port: broker.port,
@@ -75,6 +81,7 @@ export async function runStormSeries(
   } finally {
     await fleet?.stop();
     await probe?.stop();
+    agent.process.kill("SIGTERM");
     await broker.stop();
   }
 }
@@ -99,8 +106,12 @@ async function measureStorm(
   const brokerPeakRssBytes = peakRssBytes(brokerPid);
   // Replies to the last probe messages of the window are still on their way.
   await sleep(SETTLE_MS);
-  const pair = running.probe.window(record.firstDialAt ?? startedAt, record.lastOnlineAt ?? now());
+  const pair = running.probe.window(
+    record.firstDialAt ?? startedAt,
+    record.lastAnsweredAt ?? record.lastOnlineAt ?? now(),
+  );
   const allOnline = record.online === record.devices;
+  const allAnswered = record.answered === record.devices;
   return {
     variant,
     scenario,
@@ -108,6 +119,10 @@ async function measureStorm(
     ...(allOnline && record.firstDialAt !== undefined && record.lastOnlineAt !== undefined
       ? { allConnectedMs: record.lastOnlineAt - record.firstDialAt }
       : {}),
+    ...(allAnswered && record.firstDialAt !== undefined && record.lastAnsweredAt !== undefined
+      ? { allAnsweredMs: record.lastAnsweredAt - record.firstDialAt }
+      : {}),
+    notAnswered: record.devices - record.answered,
     connack: spread(record.connackMs),
     failedAttempts: record.failedAttempts,
     failureReasons: record.failureReasons,
@@ -127,8 +142,12 @@ function summaryLine(result: StormResult): string {
     result.allConnectedMs === undefined
       ? `${result.notConnected} of ${result.devices} not connected`
       : `all connected in ${(result.allConnectedMs / 1000).toFixed(2)} s`;
+  const answered =
+    result.allAnsweredMs === undefined
+      ? `${result.notAnswered} not answered`
+      : `all answered in ${(result.allAnsweredMs / 1000).toFixed(2)} s`;
   const reasons = Object.entries(result.failureReasons)
     .map(([reason, count]) => `${count}× ${reason}`)
     .join("; ");
-  return `  ${result.variant}, N = ${result.devices}, ${result.scenario}: ${connected}, ${result.failedAttempts} failed attempts${reasons ? ` (${reasons})` : ""}, broker ${result.brokerCpuSeconds.toFixed(2)} s CPU, pair p99 ${result.pairRoundTrip.p99?.toFixed(1) ?? "—"} ms`;
+  return `  ${result.variant}, N = ${result.devices}, ${result.scenario}: ${connected}, ${answered}, ${result.failedAttempts} failed attempts${reasons ? ` (${reasons})` : ""}, ${result.droppedSyns} SYNs dropped, broker ${result.brokerCpuSeconds.toFixed(2)} s CPU, pair p99 ${result.pairRoundTrip.p99?.toFixed(1) ?? "—"} ms`;
 }

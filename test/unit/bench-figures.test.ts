@@ -19,6 +19,8 @@ function storm(overrides: Partial<StormResult>): StormResult {
     scenario: "broker restart",
     devices: 1000,
     allConnectedMs: 2_000,
+    allAnsweredMs: 2_600,
+    notAnswered: 0,
     connack: spread([10, 20, 30]),
     failedAttempts: 0,
     failureReasons: {},
@@ -78,7 +80,13 @@ describe("percentile (nearest rank)", () => {
 describe("stormTable", () => {
   const anonymous = storm({ allConnectedMs: 2_000 });
   const mysql = storm({ variant: "mysql, generated key", allConnectedMs: 2_500, droppedSyns: 412 });
-  const unfinished = storm({ variant: "mysql, chosen key", allConnectedMs: undefined, notConnected: 39 });
+  const unfinished = storm({
+    variant: "mysql, chosen key",
+    allConnectedMs: undefined,
+    notConnected: 39,
+    allAnsweredMs: undefined,
+    notAnswered: 41,
+  });
   const small = storm({ devices: 100, scenario: "cold start", allConnectedMs: 280 });
 
   it("puts the mysql/anonymous ratio of the same N and scenario beside each row", () => {
@@ -98,9 +106,9 @@ describe("stormTable", () => {
       "| 1000 | broker restart | mysql, chosen key",
     ]);
     expect(lines[4]).toContain(
-      "| 2.50 s | 1.3× | 20.0 / 30.0 ms | 0 | 0 | 412 | 1.50 s | 20.0 MiB | 2.0 / 3.0 ms | 3.00 s |",
+      "| 2.50 s | 1.3× | 2.60 s | 20.0 / 30.0 ms | 0 | 0 | 412 | 1.50 s | 20.0 MiB | 2.0 / 3.0 ms | 3.00 s |",
     );
-    expect(lines[5]).toContain("| — | — |");
+    expect(lines[5]).toContain("| — | — | 41 unanswered |");
     expect(lines[5]).toContain("| 39 |");
   });
 
