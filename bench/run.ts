@@ -27,6 +27,7 @@ import {
   type CommandRoundTripResult,
   commandTable,
   judgeTargets,
+  medianRuns,
   type StormResult,
   stormTable,
   targetLines,
@@ -101,8 +102,13 @@ const { values: flags } = parseArgs({
     devices: { type: "string", default: "100,300,1000" },
     "command-devices": { type: "string", default: "100,1000" },
     "chosen-key-devices": { type: "string", default: "100" },
+    runs: { type: "string", default: "3" },
   },
 });
+const runs = Number(flags.runs);
+if (!Number.isInteger(runs) || runs < 1 || runs > 9) {
+  throw new Error(`--runs ${JSON.stringify(flags.runs)} must be a whole number from 1 to 9`);
+}
 const sizes = (text: string) =>
   text
     .split(",")
@@ -121,9 +127,15 @@ await powerCut({
   stormSizes: sizes(flags.devices),
   chosenKeySizes: sizes(flags["chosen-key-devices"]),
   commandSizes: sizes(flags["command-devices"]),
+  runs,
 });
 
-async function powerCut(plan: { stormSizes: number[]; chosenKeySizes: number[]; commandSizes: number[] }) {
+async function powerCut(plan: {
+  stormSizes: number[];
+  chosenKeySizes: number[];
+  commandSizes: number[];
+  runs: number;
+}) {
   const log = (line: string) => console.log(line);
   const startedAt = new Date();
   const loadBefore = loadavg();
@@ -142,10 +154,13 @@ async function powerCut(plan: { stormSizes: number[]; chosenKeySizes: number[]; 
       `  row sync (what pulumi up runs) for ${rowSync.devices} devices: ${(rowSync.totalMs / 1000).toFixed(2)} s, of which hashing ${(rowSync.hashingMs / 1000).toFixed(2)} s; unchanged re-run ${(rowSync.unchangedMs / 1000).toFixed(2)} s`,
     );
     const context = { pki, db, log };
-    const storms: StormResult[] = [];
+    const stormRuns: StormResult[] = [];
     for (const devices of plan.stormSizes) {
-      storms.push(...(await runStormSeries("anonymous", devices, context)));
-      storms.push(...(await runStormSeries("mysql, generated key", devices, context)));
+      for (let run = 1; run <= plan.runs; run++) {
+        if (plan.runs > 1) log(`  N = ${devices}, run ${run} of ${plan.runs}`);
+        stormRuns.push(...(await runStormSeries("anonymous", devices, context)));
+        stormRuns.push(...(await runStormSeries("mysql, generated key", devices, context)));
+      }
     }
     if (plan.chosenKeySizes.length > 0) {
       await writeRows(
@@ -153,10 +168,11 @@ async function powerCut(plan: { stormSizes: number[]; chosenKeySizes: number[]; 
         accountsFor([...plugs.slice(0, Math.max(...plan.chosenKeySizes)), ...extras], "chosen"),
       );
       for (const devices of plan.chosenKeySizes) {
-        storms.push(...(await runStormSeries("mysql, chosen key", devices, context)));
+        stormRuns.push(...(await runStormSeries("mysql, chosen key", devices, context)));
       }
       await writeRows(conn, accountsFor([...plugs, ...extras], "generated"));
     }
+    const storms = medianRuns(stormRuns);
     const commands: CommandRoundTripResult[] = [];
     for (const devices of plan.commandSizes) {
       commands.push(await runCommandRoundTrip("mysql, generated key", devices, context));
@@ -185,6 +201,7 @@ async function powerCut(plan: { stormSizes: number[]; chosenKeySizes: number[]; 
           authPlugin: goAuthPluginInfo(),
           rowSync,
           storms,
+          stormRuns,
           commands,
           targets,
         },

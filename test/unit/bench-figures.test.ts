@@ -4,6 +4,7 @@ import {
   commandTable,
   judgeTargets,
   markdownTable,
+  medianRuns,
   percentile,
   ratioToAnonymous,
   type StormResult,
@@ -121,6 +122,43 @@ describe("stormTable", () => {
     expect(commandTable([command()]).split("\n")[2]).toBe(
       "| 1000 | 500/s | 6.0 / 7.0 ms | 7.0 ms | 0 | 1.00 s | 1.00 s | 1.00 s |",
     );
+  });
+});
+
+describe("medianRuns", () => {
+  it("folds the runs of one storm into the median run by all-connected time, listing every run", () => {
+    const runs = [3_000, 1_800, 2_400].map((ms) =>
+      storm({ allConnectedMs: ms, brokerCpuSeconds: ms / 1000 }),
+    );
+    const [median] = medianRuns(runs);
+    expect(median?.allConnectedMs).toBe(2_400);
+    expect(median?.brokerCpuSeconds).toBe(2.4);
+    expect(median?.runsAllConnectedMs).toEqual([3_000, 1_800, 2_400]);
+    expect(stormTable([median as StormResult])).toContain("| 2.40 s (1.80 s–3.00 s, 3 runs) |");
+  });
+
+  it("counts a run that did not finish as the slowest, and says so", () => {
+    const runs = [undefined, 2_000, undefined].map((ms) =>
+      storm({ allConnectedMs: ms, notConnected: ms === undefined ? 5 : 0 }),
+    );
+    const [median] = medianRuns(runs);
+    expect(median?.allConnectedMs).toBeUndefined();
+    expect(stormTable([median as StormResult])).toContain("| — (2.00 s–2.00 s, 3 runs, 2 unfinished) |");
+  });
+
+  it("keeps storms of another variant, scenario or N apart, and a single run as it is", () => {
+    const single = storm({ devices: 100 });
+    const folded = medianRuns([
+      storm({ allConnectedMs: 1_000 }),
+      storm({ allConnectedMs: 2_000 }),
+      storm({ variant: "mysql, generated key" }),
+      storm({ scenario: "cold start" }),
+      single,
+    ]);
+    expect(folded).toHaveLength(4);
+    expect(folded[0]?.allConnectedMs).toBe(1_000);
+    expect(folded).toContain(single);
+    expect(folded.filter((result) => result.runsAllConnectedMs !== undefined)).toHaveLength(1);
   });
 });
 
