@@ -2,9 +2,9 @@
  * Figures, not pass/fail: what a broker login costs on a go-auth cache miss, how much work and
  * memory the session agent spends per device message, the power-cut storms (bench/storm.ts), the
  * command round trip under load (bench/command-round-trip.ts) and the row sync `pulumi up` runs.
- * Run with `npm run bench` (all of it, about 3 minutes on an idle 2-core machine), or
- * `npm run bench -- --devices 100` for small storms only. Prints the tables and the targets it meets
- * or misses; writes every figure as JSON to bench/results/.
+ * Run with `npm run bench` (all of it, about 5 minutes on an idle 2-core machine), or
+ * `npm run bench -- --devices 100 --runs 1` for small storms, once each. Prints the tables and the
+ * targets it meets or misses; writes every figure as JSON to bench/results/.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
