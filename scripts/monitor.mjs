@@ -20,7 +20,7 @@ const { wantsHelp } = await import("../lib/cli/flags.ts");
 const { decodeTraffic, formatRawLine, formatTrafficJson, formatTrafficLine } = await import(
   "../lib/monitor/format.ts"
 );
-const { monitorTopics, startMonitor } = await import("../lib/monitor/watch.ts");
+const { monitorShows, monitorTopics, startMonitor } = await import("../lib/monitor/watch.ts");
 const { explainingLoginRefusal } = await import("../lib/control/login-refusal.ts");
 
 const PROJECT_DIR = fileURLToPath(new URL("..", import.meta.url));
@@ -65,8 +65,7 @@ try {
         onNotice: notice,
         onMessage(topic, payload) {
           const record = decodeTraffic(topic, payload, { names });
-          // Replies to controllers are on shared topics: filter them by the device they came from.
-          if (uuids.length > 0 && !(record.uuid && uuids.includes(record.uuid))) return;
+          if (!monitorShows(topic, record.uuid, { uuids, replies: flags.replies })) return;
           if (flags.raw) console.log(formatRawLine(topic, payload));
           else if (flags.json) console.log(formatTrafficJson(record));
           else console.log(formatTrafficLine(record, { deviceWidth }));

@@ -4,6 +4,7 @@ import {
   ALL_DEVICES_SUBSCRIBE,
   devicePublishTopic,
   deviceSubscribeTopic,
+  MEROSS_LAN_REPLY_TOPIC,
 } from "../meross/topics.ts";
 import {
   type BrokerClientSettings,
@@ -14,13 +15,32 @@ import {
 } from "../mqtt/connection.ts";
 import { type Backoff, reconnectWithBackoff } from "../mqtt/reconnect.ts";
 
-/** What the monitor subscribes to: every device, or only the named ones, plus controllers' reply topics. */
+/**
+ * What the monitor subscribes to: every device, or only the named ones, plus the topics devices
+ * answer controllers on (our scripts' and Home Assistant's). `/appliance/+/publish` already holds
+ * Home Assistant's `/appliance/meross_lan/publish`; a device filter needs it named.
+ */
 export function monitorTopics(uuids: readonly string[], replies: boolean): string[] {
-  const deviceTopics =
-    uuids.length === 0
-      ? [ALL_DEVICES_PUBLISH, ALL_DEVICES_SUBSCRIBE]
-      : uuids.flatMap((uuid) => [devicePublishTopic(uuid), deviceSubscribeTopic(uuid)]);
-  return replies ? [...deviceTopics, ALL_CONTROLLER_REPLIES] : deviceTopics;
+  if (uuids.length === 0) {
+    const everyDevice = [ALL_DEVICES_PUBLISH, ALL_DEVICES_SUBSCRIBE];
+    return replies ? [...everyDevice, ALL_CONTROLLER_REPLIES] : everyDevice;
+  }
+  const named = uuids.flatMap((uuid) => [devicePublishTopic(uuid), deviceSubscribeTopic(uuid)]);
+  return replies ? [...named, ALL_CONTROLLER_REPLIES, MEROSS_LAN_REPLY_TOPIC] : named;
+}
+
+/**
+ * Whether the monitor prints a message: replies on the shared reply topics are kept to the named
+ * devices (by the uuid they carry), and without replies Home Assistant's reply topic, which
+ * `/appliance/+/publish` matches, is left out like ours.
+ */
+export function monitorShows(
+  topic: string,
+  uuid: string | undefined,
+  filter: { uuids: readonly string[]; replies: boolean },
+): boolean {
+  if (!filter.replies && topic === MEROSS_LAN_REPLY_TOPIC) return false;
+  return filter.uuids.length === 0 || (uuid !== undefined && filter.uuids.includes(uuid));
 }
 
 export interface MonitorOptions extends BrokerClientSettings {

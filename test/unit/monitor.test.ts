@@ -7,7 +7,7 @@ import {
   formatTrafficLine,
   summarizePayload,
 } from "../../lib/monitor/format.ts";
-import { monitorTopics } from "../../lib/monitor/watch.ts";
+import { monitorShows, monitorTopics } from "../../lib/monitor/watch.ts";
 
 const UUID = "2307065833780651200148e1e9cf4534";
 const NOW = new Date("2025-03-01T12:00:00.123Z");
@@ -270,5 +270,31 @@ describe("monitorTopics", () => {
       `/appliance/${UUID}/publish`,
       `/appliance/${UUID}/subscribe`,
     ]);
+  });
+
+  it("names Home Assistant's reply topic for a device filter, which /appliance/+/publish covers otherwise", () => {
+    expect(monitorTopics([UUID], true)).toEqual([
+      `/appliance/${UUID}/publish`,
+      `/appliance/${UUID}/subscribe`,
+      "/app/+/subscribe",
+      "/appliance/meross_lan/publish",
+    ]);
+  });
+});
+
+describe("monitorShows", () => {
+  const OTHER = "0".repeat(32);
+
+  it("keeps replies on shared topics to the named devices", () => {
+    const filter = { uuids: [UUID], replies: true };
+    expect(monitorShows("/appliance/meross_lan/publish", UUID, filter)).toBe(true);
+    expect(monitorShows("/appliance/meross_lan/publish", OTHER, filter)).toBe(false);
+    expect(monitorShows("/app/1-x/subscribe", undefined, filter)).toBe(false);
+    expect(monitorShows("/app/1-x/subscribe", OTHER, { uuids: [], replies: true })).toBe(true);
+  });
+
+  it("leaves out Home Assistant's replies with the others when replies are off", () => {
+    expect(monitorShows("/appliance/meross_lan/publish", UUID, { uuids: [], replies: false })).toBe(false);
+    expect(monitorShows(`/appliance/${UUID}/publish`, UUID, { uuids: [], replies: false })).toBe(true);
   });
 });
