@@ -278,11 +278,32 @@ function hostTimezone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
+/**
+ * A device setup records in the stack gets its broker login rebuilt from the stack's userId and keys
+ * at every `pulumi up`: a different --key or --user would work until then and lock the plug out
+ * after. Such a device is provisioned with --no-stack, and nothing records it.
+ */
+function refuseLoginTheStackWouldUndo(flags: SetupFlags, outputs: StackOutputs): void {
+  const differs = [
+    flags.key !== undefined && flags.key !== outputs.deviceKey && "--key is not the stack's deviceKey",
+    flags.user !== undefined &&
+      flags.user !== outputs.userId &&
+      `--user is not the stack's userId (${outputs.userId})`,
+  ].filter((reason): reason is string => typeof reason === "string");
+  if (differs.length === 0) return;
+  throw new UsageError(
+    `${differs.join(", and ")}: the next \`pulumi up\` would rebuild this device's broker login from ` +
+      "the stack's and lock the plug out. Leave them out (the stack gives the device its key and user " +
+      "id), or add --no-stack to provision it without recording it in the stack.",
+  );
+}
+
 export async function resolveSetupSettings(
   flags: SetupFlags,
   outputs?: StackOutputs,
   options: { rotate?: boolean } = {},
 ): Promise<SetupSettings> {
+  if (outputs) refuseLoginTheStackWouldUndo(flags, outputs);
   const missing: string[] = [];
   // brokerHost, the stack's first URL, is the address meant for devices; the extra names are for
   // other clients, so by default the device gets brokerHost as both gateways (protocol §4.3).

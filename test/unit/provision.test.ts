@@ -39,11 +39,12 @@ const VALID = {
   stack: false,
 };
 
+/** A stack whose userId and deviceKey are VALID's --user and --key, which setup requires of flags. */
 const OUTPUTS: StackOutputs = {
   brokerUrls: ["mqtts://broker.home.arpa:8883", "mqtts://192.168.1.10:8883"],
   caCertificatePem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-  userId: "42",
-  deviceKey: "stack-key-0123456789",
+  userId: VALID.user,
+  deviceKey: KEY,
   authMode: "mysql",
   mysql: { host: "127.0.0.1", port: 13306, user: "root", password: "pw", database: "meross" },
   controllerLogins: {},
@@ -170,7 +171,7 @@ describe("merging flags with the stack outputs", () => {
         { host: "broker.home.arpa", port: 8883 },
         { host: "broker.home.arpa", port: 8883 },
       ],
-      userId: "42",
+      userId: OUTPUTS.userId,
       keyPolicy: { mode: "shared", keys: { sharedKey: OUTPUTS.deviceKey }, rotate: false },
       signingKey: OUTPUTS.deviceKey,
       authMode: "mysql",
@@ -190,6 +191,23 @@ describe("merging flags with the stack outputs", () => {
       keyPolicy: { mode: "shared", keys: { sharedKey: KEY } },
       signingKey: "",
     });
+  });
+
+  it("refuses a --key or --user the stack would undo at the next pulumi up, and takes them with --no-stack", async () => {
+    const other = { ...VALID, key: "another-key-0123456789", user: "77", stack: undefined };
+    const refusal = (override: Record<string, unknown>) =>
+      resolveSetupSettings(validateFlags(setupFlagsSchema, { ...other, ...override }), OUTPUTS);
+    await expect(refusal({ user: undefined })).rejects.toThrow(
+      /^--key is not the stack's deviceKey: the next `pulumi up` would rebuild this device's broker login .* --no-stack/,
+    );
+    await expect(refusal({ key: undefined })).rejects.toThrow(/^--user is not the stack's userId \(1234\)/);
+    await expect(refusal({})).rejects.toThrow(/deviceKey, and --user is not/);
+    await expect(refusal({})).rejects.toBeInstanceOf(UsageError);
+    const withoutStack = await resolveSetupSettings(
+      validateFlags(setupFlagsSchema, { ...other, stack: false, wait: false }),
+    );
+    expect(withoutStack).toMatchObject({ userId: "77", recordInStack: false });
+    expect(withoutStack.keyPolicy.keys.sharedKey).toBe("another-key-0123456789");
   });
 
   it("registers the device with a fast hash only for the stack's own generated key", async () => {
