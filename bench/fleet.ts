@@ -48,7 +48,6 @@ export interface FleetStormRecord {
 
 export type FleetEvent =
   | { type: "ready" }
-  | { type: "all-online"; at: number }
   | { type: "all-answered"; at: number }
   | { type: "report"; record: FleetStormRecord }
   | { type: "error"; message: string };
@@ -90,7 +89,6 @@ class Plug {
       onOnline: () => {
         this.online = true;
         this.onlineAt ??= now();
-        checkAllOnline();
         this.startSession();
       },
       onMessage: (_topic, payload) => this.takeAnswer(payload),
@@ -187,21 +185,14 @@ let stormWindow = {
   reasons: new Map<string, number>(),
 };
 let announced = false;
-let answersAnnounced = false;
 
 function send(event: FleetEvent): void {
   process.send?.(event);
 }
 
-function checkAllOnline(): void {
-  if (announced || fleet.some((plug) => plug.onlineAt === undefined)) return;
-  announced = true;
-  send({ type: "all-online", at: Math.max(...fleet.map((plug) => plug.onlineAt ?? 0)) });
-}
-
 function checkAllAnswered(): void {
-  if (answersAnnounced || fleet.some((plug) => plug.answeredAt === undefined)) return;
-  answersAnnounced = true;
+  if (announced || fleet.some((plug) => plug.answeredAt === undefined)) return;
+  announced = true;
   send({ type: "all-answered", at: Math.max(...fleet.map((plug) => plug.answeredAt ?? 0)) });
 }
 
@@ -223,7 +214,6 @@ function startWindow(action: "dial" | "drop" | "watch"): void {
   const startedAt = now();
   stormWindow = { startedAt, cpu: process.cpuUsage(), failedAttempts: 0, reasons: new Map() };
   announced = false;
-  answersAnnounced = false;
   for (const plug of fleet) {
     const stillOnline = action === "watch" && plug.online;
     plug.dialAt = stillOnline ? startedAt : undefined;
@@ -238,7 +228,6 @@ function startWindow(action: "dial" | "drop" | "watch"): void {
       plug.link.drop(DROP_REASON);
     }
   }
-  checkAllOnline();
   checkAllAnswered();
 }
 
